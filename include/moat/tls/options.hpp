@@ -1,0 +1,135 @@
+#pragma once
+/// @file
+/// TLS options, mirroring Erlang's `ssl` options in C++ form. A plain value type: fill it in,
+/// then build a `tls::context` from it, which validates everything once and throws
+/// `moat::config_error` naming the option or file and the reason.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <moat/pki/pki.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moat::tls {
+
+/// TLS protocol versions. Only 1.2 and 1.3 exist here: older ones are refused at
+/// configuration time (RFC 8996).
+enum class version { tls1_2, tls1_3 };
+
+/// "tlsv1.2" / "tlsv1.3".
+[[nodiscard]] std::string_view to_string(version v) noexcept;
+/// Parses "1.2", "tlsv1.2", "TLSv1.2", "1.3", ... Throws config_error (subject `versions`)
+/// for SSL 3.0 / TLS 1.0 / 1.1 (unsupported_version, citing RFC 8996) or unknown names.
+[[nodiscard]] version parse_version(std::string_view name);
+
+/// Which side of the handshake.
+enum class role { client, server };
+
+/// Peer verification, Erlang's `{verify, verify_none | verify_peer}`.
+enum class verify_mode { none, peer };
+
+/// The event passed to a verify callback, Erlang's `verify_fun` second argument.
+enum class verify_event {
+  bad_cert,   ///< this certificate failed a check; `reason` says which.
+  extension,  ///< an unknown critical extension (`extension_oid` names it).
+  valid,      ///< an intermediate (or the trust anchor) passed every check.
+  valid_peer  ///< the peer's own certificate passed every check.
+};
+
+/// What a verify callback decides, Erlang's `{valid, S} | {fail, R} | {unknown, S}`.
+enum class verify_result {
+  valid,   ///< accept (overrides a bad_cert reason).
+  fail,    ///< reject: the handshake fails with the event's reason (or rejected_by_verify_fun).
+  unknown  ///< for `extension`: not understood, so the default (fail if critical) applies.
+};
+
+/// Everything a verify callback learns about one certificate of the path.
+struct verify_info {
+  verify_event event = verify_event::valid;
+  std::error_code reason;     ///< for bad_cert: a tls::errc such as cert_expired.
+  std::string extension_oid;  ///< for extension.
+  const pki::certificate* certificate = nullptr;  ///< the certificate examined (borrowed).
+  unsigned depth = 0;                             ///< 0 = the peer's own certificate.
+};
+
+/// Erlang's `{verify_fun, {Fun, InitialUserState}}`: called for each certificate of the path,
+/// from the one next to the trust anchor down to the peer's own. The user state is whatever
+/// the callback captures (it is called on the connection's thread, in order, per handshake).
+using verify_callback = std::function<verify_result(const verify_info&)>;
+
+/// A server's choice for one SNI host name: the certificate chain and key to present.
+struct sni_credentials {
+  std::filesystem::path certfile;
+  std::filesystem::path keyfile;
+  pki::key_password password;
+  std::vector<pki::certificate> cert;  ///< or in memory (then certfile is ignored)
+  std::optional<pki::private_key> key;
+};
+
+/// Server SNI callback, Erlang's `sni_fun`: given the requested host name, the credentials
+/// to use, or nullopt to use the default certificate. Called on the connection's thread.
+using sni_callback = std::function<std::optional<sni_credentials>(std::string_view host)>;
+
+/// Receives NSS key-log lines ("CLIENT_HANDSHAKE_TRAFFIC_SECRET <random> <secret>") for
+/// Wireshark. The line is a secret: never log it anywhere but where the user asked.
+using keylog_callback = std::function<void(std::string_view line)>;
+
+/// TLS options. Defaults are the secure ones: clients verify the peer and its host name,
+/// servers offer forward-secret AEAD suites only, TLS 1.2 and 1.3, no client-initiated
+/// renegotiation. Options that weaken security say `insecure` in their name.
+struct options {
+  // --- Own certificate and key (Erlang cert/certfile, key/keyfile, password) ---
+  std::filesystem::path certfile;       ///< PEM/DER chain, leaf first.
+  std::vector<pki::certificate> cert;   ///< or in memory.
+  std::filesystem::path keyfile;        ///< PEM/DER private key.
+  std::optional<pki::private_key> key;  ///< or in memory.
+  pki::key_password password;           ///< for an encrypted key (string or callback).
+
+  // --- Trust and verification ---
+  std::filesystem::path cacertfile;       ///< CA certificates (PEM).
+  std::vector<pki::certificate> cacerts;  ///< or in memory.
+  /// Default: peer for clients, none for servers (set by the context when unset).
+  std::optional<verify_mode> verify;
+  verify_callback verify_fun;         ///< Erlang's verify_fun.
+  bool fail_if_no_peer_cert = false;  ///< server: require a client certificate.
+  unsigned depth = 10;                ///< max intermediates between peer and anchor.
+
+  // --- Protocol ---
+  std::vector<version> versions;  ///< empty = {1.3, 1.2}.
+  /// Cipher suites by IANA name (TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+  /// or AEAD name (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305); empty = all three AEADs,
+  /// AES-128-GCM first.
+  std::vector<std::string> ciphers;
+  /// Key-exchange groups: x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048, ...
+  std::vector<std::string> groups;
+  /// Signature algorithms by TLS 1.3 name: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, ed25519...
+  std::vector<std::string> signature_algs;
+
+  // --- Names and protocols ---
+  /// Client: the SNI name to send and the name to verify; empty = the host connected to.
+  std::string server_name_indication;
+  bool disable_sni = false;                          ///< client: send no SNI.
+  bool insecure_skip_hostname_check = false;         ///< client: verify the chain but not the name.
+  std::vector<std::string> alpn;                     ///< client: offered; server: preferred order.
+  std::map<std::string, sni_credentials> sni_hosts;  ///< server: per-host certificates.
+  sni_callback sni_fun;                              ///< server: choose credentials per host.
+
+  // --- Sessions ---
+  bool reuse_sessions = true;  ///< client: reuse; server: issue tickets.
+  /// TLS 1.3 tickets a server sends after a full handshake.
+  unsigned session_tickets = 1;
+
+  // --- Misc ---
+  bool client_renegotiation = false;  ///< TLS 1.2 client-initiated renegotiation (refused).
+  keylog_callback keylog;             ///< NSS key log lines (for Wireshark).
+  std::filesystem::path keylog_file;  ///< or appended to this file (0600).
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
+}  // namespace moat::tls

@@ -1,0 +1,161 @@
+#pragma once
+/// @file
+/// The `ssl`-like socket API: listen, transport_accept, handshake, connect, send, recv,
+/// close, shutdown, connection information, peer certificate, and getopts/setopts with
+/// `{packet, N}` framing and active/passive delivery. C++20 coroutines on Asio.
+///
+/// Errors are values: operations return `std::error_code` or `tls::result<T>` (codes in
+/// tls::errc, the alert category, framing::errc or the system category). Only configuration
+/// mistakes throw (moat::config_error).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <moat/framing/framing.hpp>
+#include <moat/tls/context.hpp>
+#include <moat/tls/errors.hpp>
+#include <moat/tls/stream.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moat::tls {
+
+/// A value or the error that prevented it (Erlang's `{ok, V} | {error, Reason}`).
+template <class T>
+using result = boost::system::result<T, std::error_code>;
+
+/// Waits forever (Erlang's `infinity`).
+inline constexpr std::chrono::milliseconds infinity{-1};
+
+/// Socket options (Erlang's `ssl:setopts/2` / `getopts/2`).
+struct socket_options {
+  framing::packet_mode packet = framing::packet_mode::raw;  ///< `{packet, N}`
+  std::size_t packet_size = 0;    ///< max frame (0 = the mode's default limit)
+  framing::active_mode active{};  ///< `{active, false | true | once | N}`
+  bool nodelay = true;            ///< TCP_NODELAY
+  bool keepalive = false;         ///< SO_KEEPALIVE
+  int sndbuf = 0;                 ///< SO_SNDBUF (0 = system default)
+  int recbuf = 0;                 ///< SO_RCVBUF (0 = system default)
+};
+
+/// The messages of active delivery -- Erlang's `{ssl, S, Data}`, `{ssl_closed, S}`,
+/// `{ssl_error, S, Reason}` and `{ssl_passive, S}`. Called on the socket's executor, one at
+/// a time; while a callback runs nothing more is read, so a slow handler slows the peer
+/// (TCP flow control) instead of growing memory.
+struct active_handler {
+  std::function<void(std::span<const std::uint8_t>)> on_data{};
+  std::function<void()> on_closed{};
+  std::function<void(std::error_code)> on_error{};
+  std::function<void()> on_passive{};  ///< `{active, N}` ran out; the socket is passive now.
+};
+
+/// Which direction `shutdown` closes.
+enum class shutdown_how { read, write, both };
+
+/// A TLS connection. Movable handle; operations run on the socket's executor and are not
+/// thread-safe (use one strand). Destroying the socket closes the TCP connection abruptly;
+/// call close() first for a close_notify.
+class socket {
+ public:
+  struct state;  // internal
+
+  /// Connects over TCP, then performs the client handshake, both within `timeout`
+  /// (Erlang's `ssl:connect/4`). The host name is sent as SNI and verified unless the
+  /// context's options say otherwise.
+  [[nodiscard]] static asio::awaitable<result<socket>> connect(
+      asio::any_io_executor ex, std::string host, std::uint16_t port, const context& ctx,
+      std::chrono::milliseconds timeout = infinity, socket_options opts = {});
+
+  /// Wraps an already-connected TCP socket (STARTTLS) for the context's role; call
+  /// handshake() next. `server_name` (client): SNI and the name verified.
+  [[nodiscard]] static socket upgrade(asio::ip::tcp::socket tcp, const context& ctx,
+                                      std::string server_name = {}, socket_options opts = {});
+
+  /// The TLS handshake, within `timeout` (infinity = the context's handshake_timeout).
+  /// On failure the peer has received the alert for the reason and the connection is closed.
+  [[nodiscard]] asio::awaitable<std::error_code> handshake(
+      std::chrono::milliseconds timeout = infinity);
+
+  /// Sends one message (with the packet header of the current `packet` mode).
+  [[nodiscard]] asio::awaitable<std::error_code> send(std::span<const std::uint8_t> data);
+  [[nodiscard]] asio::awaitable<std::error_code> send(std::string_view data);
+
+  /// Passive mode: the next message (packet modes), or in raw mode `length` bytes exactly
+  /// (0 = whatever is available). errc::closed at the peer's close.
+  [[nodiscard]] asio::awaitable<result<std::vector<std::uint8_t>>> recv(
+      std::size_t length = 0, std::chrono::milliseconds timeout = infinity);
+
+  /// Sends close_notify (if the handshake was done) and closes the connection.
+  asio::awaitable<void> close();
+  /// Closes one direction: write sends close_notify and half-closes TCP.
+  [[nodiscard]] asio::awaitable<std::error_code> shutdown(shutdown_how how);
+  /// TLS 1.3 KeyUpdate (Erlang's ssl:update_keys/2).
+  [[nodiscard]] asio::awaitable<std::error_code> update_keys(bool request_peer);
+
+  /// What the handshake negotiated; not_connected before it.
+  [[nodiscard]] result<connection_info> connection_information() const;
+  /// The peer's certificate (leaf), if it sent one.
+  [[nodiscard]] std::optional<pki::certificate> peer_certificate() const;
+  /// The peer's full chain, leaf first.
+  [[nodiscard]] std::vector<pki::certificate> peer_certificates() const;
+  [[nodiscard]] result<asio::ip::tcp::endpoint> peername() const;
+  [[nodiscard]] result<asio::ip::tcp::endpoint> sockname() const;
+
+  [[nodiscard]] const socket_options& getopts() const noexcept;
+  /// Applies options; switching `active` on starts delivery to the handler. Returns
+  /// invalid_option for a bad combination (e.g. active without a handler).
+  std::error_code setopts(const socket_options& opts);
+  /// The receiver of active delivery.
+  void set_handler(active_handler h);
+
+  [[nodiscard]] bool is_open() const noexcept;
+  [[nodiscard]] stream& tls_stream() noexcept;
+  [[nodiscard]] asio::any_io_executor get_executor() const noexcept;
+
+  socket(socket&&) noexcept;
+  socket& operator=(socket&&) noexcept;
+  ~socket();
+
+ private:
+  explicit socket(std::shared_ptr<state> st) noexcept;
+  friend class listen_socket;
+  std::shared_ptr<state> st_;
+};
+
+/// Options of a listening socket.
+struct listen_options {
+  int backlog = 1024;
+  bool reuse_port = false;    ///< SO_REUSEPORT (one listener per core)
+  socket_options accepted{};  ///< options given to each accepted socket
+};
+
+/// A listening TCP socket for TLS servers (Erlang's `ssl:listen/2`). Movable; use from one
+/// strand.
+class listen_socket {
+ public:
+  /// Binds and listens. Throws std::system_error whose message names the address.
+  [[nodiscard]] static listen_socket listen(asio::any_io_executor ex,
+                                            const asio::ip::tcp::endpoint& ep, const context& ctx,
+                                            listen_options opts = {});
+  /// Accepts one TCP connection (no handshake yet: call handshake() on the result).
+  [[nodiscard]] asio::awaitable<result<socket>> transport_accept();
+  [[nodiscard]] asio::ip::tcp::endpoint local_endpoint() const;
+  [[nodiscard]] asio::ip::tcp::acceptor& acceptor() noexcept { return acceptor_; }
+  void close();
+
+ private:
+  listen_socket(asio::ip::tcp::acceptor a, context ctx, listen_options o)
+      : acceptor_(std::move(a)), ctx_(std::move(ctx)), opts_(std::move(o)) {}
+  asio::ip::tcp::acceptor acceptor_;
+  context ctx_;
+  listen_options opts_;
+};
+
+}  // namespace moat::tls

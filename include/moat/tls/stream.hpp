@@ -1,0 +1,269 @@
+#pragma once
+/// @file
+/// `tls::stream`: a TLS stream over a TCP socket that models Asio's AsyncStream, so Beast and
+/// any Asio composed operation run over it unchanged. A thin driver of the I/O-free
+/// `detail::engine`: it does the socket I/O the engine asks for and nothing else.
+
+#include <algorithm>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <memory>
+#include <moat/tls/context.hpp>
+#include <moat/tls/detail/engine.hpp>
+#include <moat/tls/errors.hpp>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace moat::tls {
+
+namespace asio = boost::asio;
+
+/// A TLS stream. Like asio::ssl::stream: at most one read-side operation (handshake, read)
+/// and one write-side operation (write, shutdown) outstanding at a time, from one strand.
+/// Not thread-safe. End of stream after the peer's close_notify completes reads with
+/// `asio::error::eof`; a TCP close without close_notify with `tls::errc::truncated`.
+class stream {
+ public:
+  using executor_type = asio::any_io_executor;
+  using next_layer_type = asio::ip::tcp::socket;
+  using lowest_layer_type = next_layer_type::lowest_layer_type;
+
+  /// Takes ownership of a connected TCP socket.
+  /// @param server_name client: SNI and the name verified (empty: no name check).
+  /// @param session_key client: key into the context's session cache ("host:port").
+  stream(next_layer_type socket, const context& ctx, std::string server_name = {},
+         std::string session_key = {})
+      : socket_((socket.non_blocking(true), std::move(socket))),
+        engine_(
+            std::make_unique<detail::engine>(ctx, std::move(server_name), std::move(session_key))),
+        write_wait_(socket_.get_executor()) {}
+
+  [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
+  [[nodiscard]] next_layer_type& next_layer() noexcept { return socket_; }
+  [[nodiscard]] const next_layer_type& next_layer() const noexcept { return socket_; }
+  [[nodiscard]] lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
+  [[nodiscard]] detail::engine& engine() noexcept { return *engine_; }
+  [[nodiscard]] const detail::engine& engine() const noexcept { return *engine_; }
+
+  /// Performs the TLS handshake. Completion: void(boost::system::error_code).
+  template <class Token>
+  auto async_handshake(Token&& token) {
+    return run<void(boost::system::error_code)>(
+        [](detail::engine& e, std::error_code& ec, std::size_t&) { return e.handshake(ec); },
+        std::forward<Token>(token));
+  }
+
+  /// Reads some decrypted bytes. Completion: void(boost::system::error_code, std::size_t).
+  template <class MutableBufferSequence, class Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    asio::mutable_buffer buf = first_non_empty(buffers);
+    return run<void(boost::system::error_code, std::size_t)>(
+        [buf](detail::engine& e, std::error_code& ec, std::size_t& n) {
+          if (buf.size() == 0) {
+            ec.clear();
+            return detail::want::nothing;
+          }
+          return e.read({static_cast<std::uint8_t*>(buf.data()), buf.size()}, n, ec);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Encrypts and sends some bytes (at most one TLS record).
+  /// Completion: void(boost::system::error_code, std::size_t).
+  template <class ConstBufferSequence, class Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    asio::const_buffer buf = first_non_empty(buffers);
+    return run<void(boost::system::error_code, std::size_t)>(
+        [buf](detail::engine& e, std::error_code& ec, std::size_t& n) {
+          if (buf.size() == 0) {
+            ec.clear();
+            return detail::want::nothing;
+          }
+          return e.write({static_cast<const std::uint8_t*>(buf.data()), buf.size()}, n, ec);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Sends close_notify (closes the write side). Completion: void(boost::system::error_code).
+  template <class Token>
+  auto async_shutdown(Token&& token) {
+    return run<void(boost::system::error_code)>(
+        [](detail::engine& e, std::error_code& ec, std::size_t&) { return e.shutdown(ec); },
+        std::forward<Token>(token));
+  }
+
+  /// Sends a fatal alert for `reason` (if it maps to one), e.g. after a handshake timeout or
+  /// a handler failure. Completion: void(boost::system::error_code).
+  template <class Token>
+  auto async_abort(std::error_code reason, Token&& token) {
+    return run<void(boost::system::error_code)>(
+        [reason](detail::engine& e, std::error_code& ec, std::size_t&) {
+          ec.clear();
+          return e.abort(reason);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// TLS 1.3 KeyUpdate. Completion: void(boost::system::error_code).
+  template <class Token>
+  auto async_key_update(bool request_peer, Token&& token) {
+    return run<void(boost::system::error_code)>(
+        [request_peer](detail::engine& e, std::error_code& ec, std::size_t&) {
+          return e.key_update(request_peer, ec);
+        },
+        std::forward<Token>(token));
+  }
+
+ private:
+  template <class Buffers>
+  static auto first_non_empty(const Buffers& buffers) {
+    auto it = asio::buffer_sequence_begin(buffers);
+    const auto end = asio::buffer_sequence_end(buffers);
+    using buffer_type = std::decay_t<decltype(*it)>;
+    for (; it != end; ++it) {
+      buffer_type b(*it);
+      if (b.size() != 0) {
+        if constexpr (std::is_convertible_v<buffer_type, asio::mutable_buffer>) {
+          return asio::mutable_buffer(b);
+        } else {
+          return asio::const_buffer(b);
+        }
+      }
+    }
+    if constexpr (std::is_convertible_v<buffer_type, asio::mutable_buffer>) {
+      return asio::mutable_buffer();
+    } else {
+      return asio::const_buffer();
+    }
+  }
+
+  // The loop shared by every operation: run the engine step, do the I/O it wants, repeat.
+  template <class Op, bool WithBytes>
+  struct io_op {
+    io_op(stream* st, Op o) : s(st), op(std::move(o)) {}
+    stream* s;
+    Op op;
+    enum class phase { start, run, reading, writing, waiting, done } ph = phase::start;
+    detail::want want = detail::want::nothing;
+    std::error_code ec;
+    std::size_t bytes = 0;
+
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code io_ec = {}, std::size_t = 0) {
+      for (;;) {
+        switch (ph) {
+          case phase::start:
+            ph = phase::run;
+            [[fallthrough]];
+          case phase::run:
+            want = op(*s->engine_, ec, bytes);
+            if (want == detail::want::input_and_retry) {
+              // Wait for readability first and only then take a buffer, so an idle
+              // connection holds no read buffer.
+              ph = phase::reading;
+              s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
+              return;
+            }
+            if (want == detail::want::nothing) {
+              ph = phase::done;
+              // Never complete inside the initiating call.
+              asio::post(s->socket_.get_executor(), std::move(self));
+              return;
+            }
+            [[fallthrough]];  // output or output_and_retry
+          case phase::waiting:
+            if (ph == phase::waiting && io_ec && io_ec != asio::error::operation_aborted) {
+              return complete(self, io_ec);
+            }
+            if (s->engine_->output().empty()) {
+              // Another operation already wrote our bytes out with its own.
+              if (want == detail::want::output) return complete(self, {});
+              ph = phase::run;
+              continue;
+            }
+            if (s->writing_) {
+              ph = phase::waiting;
+              s->write_wait_.async_wait(std::move(self));
+              return;
+            }
+            s->writing_ = true;
+            s->write_wait_.expires_at(asio::steady_timer::time_point::max());
+            s->engine_->take_output(s->write_buf_);
+            ph = phase::writing;
+            asio::async_write(s->socket_, asio::buffer(s->write_buf_), std::move(self));
+            return;
+          case phase::writing:
+            s->writing_ = false;
+            s->write_wait_.cancel();
+            if (io_ec) return complete(self, io_ec);
+            if (want == detail::want::output) return complete(self, {});
+            ph = phase::run;
+            continue;
+          case phase::reading: {
+            if (io_ec) return complete(self, io_ec);
+            const std::size_t avail =
+                std::clamp<std::size_t>(s->socket_.available(io_ec), kMinRead, kReadChunk);
+            auto buf = s->engine_->prepare_input(avail);
+            const std::size_t got = s->socket_.read_some(as_buffer(buf), io_ec);
+            s->engine_->commit_input(got);
+            if (io_ec == asio::error::would_block || io_ec == asio::error::try_again) {
+              s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
+              return;
+            }
+            if (io_ec == asio::error::eof) {
+              s->engine_->input_eof();
+            } else if (io_ec) {
+              return complete(self, io_ec);
+            }
+            ph = phase::run;
+            continue;
+          }
+          case phase::done:
+            return complete(self, {});
+        }
+      }
+    }
+
+    template <class Self>
+    void complete(Self& self, boost::system::error_code io_ec) {
+      boost::system::error_code out = io_ec ? io_ec : boost::system::error_code(ec);
+      if (!io_ec && ec == std::error_code(tls::errc::closed)) out = asio::error::eof;
+      if constexpr (WithBytes) {
+        self.complete(out, bytes);
+      } else {
+        self.complete(out);
+      }
+    }
+
+    static asio::mutable_buffer as_buffer(std::span<std::uint8_t> s) {
+      return {s.data(), s.size()};
+    }
+  };
+
+  template <class Signature, class Op, class Token>
+  auto run(Op op, Token&& token) {
+    constexpr bool with_bytes =
+        std::is_same_v<Signature, void(boost::system::error_code, std::size_t)>;
+    return asio::async_compose<Token, Signature>(io_op<Op, with_bytes>(this, std::move(op)), token,
+                                                 socket_);
+  }
+
+  static constexpr std::size_t kReadChunk = 17 * 1024;
+  static constexpr std::size_t kMinRead = 4096;
+
+  next_layer_type socket_;
+  std::unique_ptr<detail::engine> engine_;
+  asio::steady_timer write_wait_;
+  std::vector<std::uint8_t> write_buf_;
+  bool writing_ = false;
+};
+
+}  // namespace moat::tls

@@ -1,0 +1,469 @@
+// The ssl-like socket: framing and delivery modes over tls::stream.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <moat/error.hpp>
+#include <moat/tls/socket.hpp>
+
+namespace moat::tls {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+namespace {
+constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+std::error_code to_std(const boost::system::error_code& ec) {
+  return ec;
+}
+
+// Runs `op` (an awaitable) against a deadline; on expiry the operation is cancelled and
+// `timeout_error` returned.
+template <class T>
+awaitable<std::optional<T>> with_timeout(awaitable<T> op, std::chrono::milliseconds timeout) {
+  if (timeout < std::chrono::milliseconds::zero()) co_return co_await std::move(op);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto r = co_await (std::move(op) || timer.async_wait(tuple_awaitable));
+  if (r.index() == 0) co_return std::move(std::get<0>(r));
+  co_return std::nullopt;
+}
+}  // namespace
+
+struct socket::state : std::enable_shared_from_this<state> {
+  stream strm;
+  context ctx;
+  socket_options opts;
+  framing::decoder dec;
+  std::vector<std::uint8_t> raw;                     // raw-mode buffer
+  std::optional<std::vector<std::uint8_t>> pending;  // a frame read after active turned off
+  active_handler handler;
+  asio::steady_timer send_wait;
+  std::vector<std::uint8_t> send_buf;
+  bool handshake_done = false;
+  bool closed = false;
+  bool sending = false;
+  bool reading = false;
+  bool active_running = false;
+  bool owner_gone = false;
+
+  state(asio::ip::tcp::socket tcp, const context& c, std::string name, std::string key,
+        socket_options o)
+      : strm(std::move(tcp), c, std::move(name), std::move(key)),
+        ctx(c),
+        opts(o),
+        dec(framing::options{o.packet, o.packet_size}),
+        send_wait(strm.get_executor()) {
+    apply_socket_options();
+  }
+
+  void apply_socket_options() {
+    auto& s = strm.next_layer();
+    boost::system::error_code ignored;
+    s.set_option(asio::ip::tcp::no_delay(opts.nodelay), ignored);
+    s.set_option(asio::socket_base::keep_alive(opts.keepalive), ignored);
+    if (opts.sndbuf > 0) s.set_option(asio::socket_base::send_buffer_size(opts.sndbuf), ignored);
+    if (opts.recbuf > 0) {
+      s.set_option(asio::socket_base::receive_buffer_size(opts.recbuf), ignored);
+    }
+  }
+
+  // The next message in the current framing (or raw bytes).
+  awaitable<result<std::vector<std::uint8_t>>> read_message(std::size_t length,
+                                                            std::chrono::milliseconds timeout) {
+    if (pending) {
+      auto f = std::move(*pending);
+      pending.reset();
+      co_return f;
+    }
+    if (closed) co_return make_error_code(errc::not_connected);
+    const bool raw_mode = opts.packet == framing::packet_mode::raw;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      std::span<std::uint8_t> buf;
+      if (raw_mode) {
+        if (!raw.empty() && (length == 0 || raw.size() >= length)) {
+          const std::size_t k = length == 0 ? raw.size() : length;
+          std::vector<std::uint8_t> out(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
+          raw.erase(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
+          if (raw.empty()) std::vector<std::uint8_t>().swap(raw);
+          co_return out;
+        }
+        const std::size_t want =
+            length == 0 ? kReadChunk : std::min(kReadChunk, length - raw.size());
+        const std::size_t old = raw.size();
+        raw.resize(old + want);
+        buf = {raw.data() + old, want};
+      } else {
+        std::error_code ec;
+        if (auto f = dec.next(ec)) co_return std::vector<std::uint8_t>(f->begin(), f->end());
+        if (ec) {
+          // A malformed or oversized frame: the stream can't be resynchronised. Close it and
+          // say why (never a silent close).
+          boost::system::error_code pec;
+          const auto peer = strm.next_layer().remote_endpoint(pec);
+          spdlog::warn("tls: closing connection from {}: {} ({}, limit {} bytes)",
+                       pec ? std::string("?")
+                           : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
+                       ec.message(), framing::to_string(opts.packet), dec.max_packet_size());
+          closed = true;
+          strm.next_layer().close(pec);
+          co_return ec;
+        }
+        buf = dec.prepare(std::min(kReadChunk, std::max<std::size_t>(dec.wanted(), 4096)));
+      }
+      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (timeout < std::chrono::milliseconds::zero())
+        remaining = infinity;
+      else if (remaining.count() <= 0)
+        remaining = std::chrono::milliseconds(0);
+      auto r = co_await with_timeout(
+          strm.async_read_some(asio::buffer(buf.data(), buf.size()), tuple_awaitable), remaining);
+      std::size_t n = 0;
+      boost::system::error_code bec;
+      if (r) std::tie(bec, n) = *r;
+      if (raw_mode) {
+        raw.resize(raw.size() - buf.size() + n);
+      } else {
+        dec.commit(n);
+      }
+      if (!r) co_return make_error_code(errc::recv_timeout);
+      if (bec) {
+        if (raw_mode && !raw.empty() && length == 0) continue;  // deliver what we have first
+        closed = true;
+        if (bec == asio::error::eof) co_return make_error_code(errc::closed);
+        co_return to_std(bec);
+      }
+      if (n > 0) strm.engine().shrink();
+    }
+  }
+
+  // Active delivery: read and hand messages to the handler until the mode turns passive.
+  static awaitable<void> active_loop(std::shared_ptr<state> self) {
+    self->active_running = true;
+    while (!self->owner_gone && self->opts.active.mode != framing::delivery::passive) {
+      auto r = co_await self->read_message(0, infinity);
+      if (self->owner_gone) break;
+      if (!r) {
+        if (r.error() == std::error_code(errc::closed)) {
+          if (self->handler.on_closed) self->handler.on_closed();
+        } else if (self->handler.on_error) {
+          self->handler.on_error(r.error());
+        }
+        break;
+      }
+      if (self->opts.active.mode == framing::delivery::passive) {
+        self->pending = std::move(*r);  // turned passive while we were reading
+        break;
+      }
+      if (self->handler.on_data) self->handler.on_data(*r);
+      if (self->opts.active.mode == framing::delivery::once) {
+        self->opts.active.mode = framing::delivery::passive;
+      } else if (self->opts.active.mode == framing::delivery::count &&
+                 --self->opts.active.count == 0) {
+        self->opts.active.mode = framing::delivery::passive;
+        if (self->handler.on_passive) self->handler.on_passive();
+      }
+    }
+    self->active_running = false;
+  }
+
+  void start_active() {
+    if (active_running || !handshake_done || closed) return;
+    if (opts.active.mode == framing::delivery::passive) return;
+    asio::co_spawn(strm.get_executor(), active_loop(shared_from_this()), asio::detached);
+  }
+};
+
+socket::socket(std::shared_ptr<state> st) noexcept : st_(std::move(st)) {}
+socket::socket(socket&&) noexcept = default;
+socket& socket::operator=(socket&& other) noexcept {
+  if (this != &other) {
+    if (st_) st_->owner_gone = true;
+    st_ = std::move(other.st_);
+  }
+  return *this;
+}
+socket::~socket() {
+  if (st_) {
+    st_->owner_gone = true;
+    boost::system::error_code ignored;
+    st_->strm.next_layer().close(ignored);
+  }
+}
+
+awaitable<result<socket>> socket::connect(asio::any_io_executor ex, std::string host,
+                                          std::uint16_t port, const context& ctx,
+                                          std::chrono::milliseconds timeout, socket_options opts) {
+  const auto start = std::chrono::steady_clock::now();
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(host, std::to_string(port), tuple_awaitable);
+  if (rec) co_return to_std(rec);
+  asio::ip::tcp::socket tcp(ex);
+  auto r = co_await with_timeout(asio::async_connect(tcp, endpoints, tuple_awaitable), timeout);
+  if (!r) co_return make_error_code(errc::connect_timeout);
+  if (auto [cec, ep] = *r; cec) co_return to_std(cec);
+  const auto& o = ctx.opts();
+  std::string name = o.server_name_indication.empty() ? host : o.server_name_indication;
+  auto st =
+      std::make_shared<state>(std::move(tcp), ctx, name, fmt::format("{}:{}", name, port), opts);
+  socket s(std::move(st));
+  auto left = timeout;
+  if (timeout >= std::chrono::milliseconds::zero()) {
+    left = std::max(std::chrono::milliseconds(1),
+                    timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - start));
+  }
+  if (auto ec = co_await s.handshake(left)) co_return ec;
+  co_return std::move(s);
+}
+
+socket socket::upgrade(asio::ip::tcp::socket tcp, const context& ctx, std::string server_name,
+                       socket_options opts) {
+  std::string key;
+  if (ctx.side() == role::client && !server_name.empty()) {
+    boost::system::error_code ec;
+    auto ep = tcp.remote_endpoint(ec);
+    if (!ec) key = fmt::format("{}:{}", server_name, ep.port());
+  }
+  return socket(
+      std::make_shared<state>(std::move(tcp), ctx, std::move(server_name), std::move(key), opts));
+}
+
+awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) {
+  auto st = st_;
+  if (!st || st->closed) co_return make_error_code(errc::not_connected);
+  if (timeout < std::chrono::milliseconds::zero()) {
+    timeout = st->ctx.opts().handshake_timeout;
+  }
+  auto r = co_await with_timeout(st->strm.async_handshake(tuple_awaitable), timeout);
+  std::error_code ec;
+  if (!r) {
+    ec = make_error_code(errc::handshake_timeout);
+  } else if (auto [hec] = *r; hec) {
+    ec = hec == asio::error::eof ? make_error_code(errc::closed) : to_std(hec);
+  }
+  if (ec) {
+    st->closed = true;
+    boost::system::error_code ignored;
+    st->strm.next_layer().close(ignored);
+    co_return ec;
+  }
+  st->handshake_done = true;
+  st->strm.engine().shrink();
+  st->start_active();
+  co_return std::error_code{};
+}
+
+awaitable<std::error_code> socket::send(std::string_view data) {
+  co_return co_await send(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+}
+
+awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
+  auto st = st_;
+  if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
+  // One message at a time, so concurrent senders never interleave records.
+  while (st->sending) {
+    st->send_wait.expires_at(asio::steady_timer::time_point::max());
+    co_await st->send_wait.async_wait(tuple_awaitable);
+  }
+  st->sending = true;
+  std::error_code ec;
+  std::vector<std::uint8_t>& buf = st->send_buf;
+  buf.clear();
+  ec = framing::encode(framing::options{st->opts.packet, st->opts.packet_size}, data, buf);
+  if (!ec) {
+    auto [wec, n] = co_await asio::async_write(st->strm, asio::buffer(buf), tuple_awaitable);
+    ec = to_std(wec);
+  }
+  if (buf.capacity() > 64 * 1024) std::vector<std::uint8_t>().swap(buf);
+  st->sending = false;
+  st->send_wait.cancel();
+  co_return ec;
+}
+
+awaitable<result<std::vector<std::uint8_t>>> socket::recv(std::size_t length,
+                                                          std::chrono::milliseconds timeout) {
+  auto st = st_;
+  if (!st || !st->handshake_done) co_return make_error_code(errc::not_connected);
+  if (st->opts.active.mode != framing::delivery::passive || st->active_running) {
+    co_return make_error_code(errc::wrong_mode);
+  }
+  if (st->reading) co_return make_error_code(errc::operation_in_progress);
+  st->reading = true;
+  auto r = co_await st->read_message(length, timeout);
+  st->reading = false;
+  co_return r;
+}
+
+awaitable<void> socket::close() {
+  auto st = st_;
+  if (!st) co_return;
+  if (!st->closed && st->handshake_done) {
+    co_await with_timeout(st->strm.async_shutdown(tuple_awaitable), std::chrono::seconds(5));
+  }
+  st->closed = true;
+  boost::system::error_code ignored;
+  st->strm.next_layer().close(ignored);
+}
+
+awaitable<std::error_code> socket::shutdown(shutdown_how how) {
+  auto st = st_;
+  if (!st || st->closed) co_return make_error_code(errc::not_connected);
+  boost::system::error_code ec;
+  if (how != shutdown_how::read && st->handshake_done) {
+    auto [sec] = co_await st->strm.async_shutdown(tuple_awaitable);
+    if (sec) co_return to_std(sec);
+  }
+  const auto what = how == shutdown_how::read    ? asio::socket_base::shutdown_receive
+                    : how == shutdown_how::write ? asio::socket_base::shutdown_send
+                                                 : asio::socket_base::shutdown_both;
+  st->strm.next_layer().shutdown(what, ec);
+  co_return to_std(ec);
+}
+
+awaitable<std::error_code> socket::update_keys(bool request_peer) {
+  auto st = st_;
+  if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
+  auto [ec] = co_await st->strm.async_key_update(request_peer, tuple_awaitable);
+  co_return to_std(ec);
+}
+
+result<connection_info> socket::connection_information() const {
+  if (!st_ || !st_->handshake_done) return make_error_code(errc::not_connected);
+  return st_->strm.engine().info();
+}
+
+std::optional<pki::certificate> socket::peer_certificate() const {
+  auto chain = peer_certificates();
+  if (chain.empty()) return std::nullopt;
+  return chain.front();
+}
+
+std::vector<pki::certificate> socket::peer_certificates() const {
+  if (!st_ || !st_->handshake_done) return {};
+  return st_->strm.engine().peer_certificates();
+}
+
+result<asio::ip::tcp::endpoint> socket::peername() const {
+  if (!st_) return make_error_code(errc::not_connected);
+  boost::system::error_code ec;
+  auto ep = st_->strm.next_layer().remote_endpoint(ec);
+  if (ec) return to_std(ec);
+  return ep;
+}
+
+result<asio::ip::tcp::endpoint> socket::sockname() const {
+  if (!st_) return make_error_code(errc::not_connected);
+  boost::system::error_code ec;
+  auto ep = st_->strm.next_layer().local_endpoint(ec);
+  if (ec) return to_std(ec);
+  return ep;
+}
+
+const socket_options& socket::getopts() const noexcept {
+  return st_->opts;
+}
+
+std::error_code socket::setopts(const socket_options& o) {
+  if (!st_) return make_error_code(errc::not_connected);
+  if (o.active.mode != framing::delivery::passive && !st_->handler.on_data) {
+    return make_error_code(errc::wrong_mode);
+  }
+  auto& st = *st_;
+  if (o.packet != st.opts.packet || o.packet_size != st.opts.packet_size) {
+    // Bytes already buffered stay: hand them to the new decoder.
+    std::vector<std::uint8_t> carry;
+    carry.swap(st.raw);
+    st.dec = framing::decoder(framing::options{o.packet, o.packet_size});
+    if (!carry.empty()) {
+      if (o.packet == framing::packet_mode::raw) {
+        st.raw = std::move(carry);
+      } else {
+        st.dec.feed(carry);
+      }
+    }
+  }
+  st.opts = o;
+  st.apply_socket_options();
+  st.start_active();
+  return {};
+}
+
+void socket::set_handler(active_handler h) {
+  st_->handler = std::move(h);
+}
+bool socket::is_open() const noexcept {
+  return st_ && !st_->closed;
+}
+stream& socket::tls_stream() noexcept {
+  return st_->strm;
+}
+asio::any_io_executor socket::get_executor() const noexcept {
+  return st_->strm.next_layer().get_executor();
+}
+
+listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,
+                                    const context& ctx, listen_options opts) {
+  if (ctx.side() != role::server) {
+    throw config_error("listen", make_error_code(errc::invalid_option),
+                       "the context was built for the client role");
+  }
+  asio::ip::tcp::acceptor a(ex);
+  boost::system::error_code ec;
+  auto check = [&](const char* what) {
+    if (ec) {
+      throw std::system_error(to_std(ec), fmt::format("listen on {}:{}: {}",
+                                                      ep.address().to_string(), ep.port(), what));
+    }
+  };
+  a.open(ep.protocol(), ec);
+  check("open");
+  a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (opts.reuse_port) {
+    const int one = 1;
+    if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      ec.assign(errno, boost::system::system_category());
+      check("SO_REUSEPORT");
+    }
+  }
+  if (ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+  a.bind(ep, ec);
+  check("bind");
+  a.listen(opts.backlog, ec);
+  check("listen");
+  return listen_socket(std::move(a), ctx, std::move(opts));
+}
+
+awaitable<result<socket>> listen_socket::transport_accept() {
+  auto [ec, tcp] = co_await acceptor_.async_accept(tuple_awaitable);
+  if (ec) co_return to_std(ec);
+  co_return socket(std::make_shared<socket::state>(std::move(tcp), ctx_, std::string{},
+                                                   std::string{}, opts_.accepted));
+}
+
+asio::ip::tcp::endpoint listen_socket::local_endpoint() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void listen_socket::close() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+}  // namespace moat::tls

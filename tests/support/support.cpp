@@ -1,0 +1,213 @@
+#include "support/support.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace moat::test {
+
+temp_dir::temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "moat-test-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  if (!f) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+test_ca::test_ca(std::filesystem::path dir, pki::key_type type, std::string name)
+    : dir_(std::move(dir)), key_(pki::private_key::generate(type)), cert_([&] {
+        pki::certificate_builder b;
+        b.common_name = name;
+        b.is_ca = true;
+        b.validity = std::chrono::days(3650);
+        return b.self_sign(key_);
+      }()) {
+  std::filesystem::create_directories(dir_);
+  certfile_ = dir_ / "ca.pem";
+  write_file(certfile_, cert_.pem());
+}
+
+issued test_ca::issue(const std::string& cn, pki::key_type type,
+                      std::vector<std::string> sans) const {
+  pki::certificate_builder b;
+  b.common_name = cn;
+  b.subject_alt_names = sans.empty() ? std::vector<std::string>{"DNS:" + cn, "DNS:localhost",
+                                                                "IP:127.0.0.1", "IP:::1"}
+                                     : std::move(sans);
+  return issue_with(std::move(b), type, cn);
+}
+
+issued test_ca::issue_with(pki::certificate_builder b, pki::key_type type,
+                           const std::string& file_stem) const {
+  auto key = pki::private_key::generate(type);
+  auto cert = b.sign(key, cert_, key_);
+  const std::string stem =
+      (file_stem.empty() ? b.common_name : file_stem) + "-" + std::to_string(++counter_);
+  issued r{key, cert, {cert}, dir_ / (stem + ".pem"), dir_ / (stem + ".key")};
+  write_file(r.certfile, cert.pem());
+  key.write_file(r.keyfile);
+  return r;
+}
+
+unsigned short free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool have_program(const std::string& name) {
+  const std::string cmd = "command -v " + name + " >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+child_process::child_process(std::vector<std::string> argv, std::filesystem::path cwd) {
+  char tmpl[] = "/tmp/moat-child-XXXXXX";
+  const int out_fd = ::mkstemp(tmpl);
+  out_path_ = tmpl;
+  int in_pipe[2];
+  if (::pipe(in_pipe) != 0) throw std::runtime_error("pipe failed");
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    ::close(in_pipe[0]);
+    ::close(in_pipe[1]);
+    ::close(out_fd);
+    ::setpgid(0, 0);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_fd);
+  stdin_fd_ = in_pipe[1];
+  ::fcntl(stdin_fd_, F_SETFD, FD_CLOEXEC);
+}
+
+child_process::~child_process() {
+  if (!status_) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+  }
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+  std::error_code ec;
+  std::filesystem::remove(out_path_, ec);
+}
+
+std::string child_process::output() const {
+  return read_file(out_path_);
+}
+
+bool child_process::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (output().find(needle) != std::string::npos) return true;
+    if (!status_) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        return output().find(needle) != std::string::npos;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+bool child_process::wait_for_port(unsigned short port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    if (ok) return true;
+    int st = 0;
+    if (!status_ && ::waitpid(pid_, &st, WNOHANG) == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void child_process::write_stdin(const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const auto n = ::write(stdin_fd_, data.data() + off, data.size() - off);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+void child_process::close_stdin() {
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+  stdin_fd_ = -1;
+}
+
+std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!status_) {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+void child_process::kill(int sig) {
+  if (!status_) ::kill(pid_, sig);
+}
+
+std::filesystem::path source_dir() {
+  const char* s = std::getenv("MOAT_SOURCE_DIR");
+  return s != nullptr ? std::filesystem::path(s) : std::filesystem::current_path();
+}
+
+}  // namespace moat::test

@@ -1,0 +1,131 @@
+#pragma once
+// Shared test helpers: temporary directories, a small test CA, real child processes (peers
+// such as openssl, gnutls-cli, erl), free ports, and running coroutines to completion.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <moat/pki/pki.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace moat::test {
+
+namespace asio = boost::asio;
+
+/// A fresh directory under the system temp dir, removed on destruction.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Writes `text` to `path`.
+void write_file(const std::filesystem::path& path, const std::string& text);
+[[nodiscard]] std::string read_file(const std::filesystem::path& path);
+
+/// A key and certificate, and where they were written as PEM.
+struct issued {
+  pki::private_key key;
+  pki::certificate cert;
+  std::vector<pki::certificate> chain;  ///< leaf first (leaf + intermediates)
+  std::filesystem::path certfile;       ///< PEM chain
+  std::filesystem::path keyfile;        ///< PEM key (0600)
+};
+
+/// A test certificate authority that issues certificates into a directory.
+class test_ca {
+ public:
+  explicit test_ca(std::filesystem::path dir, pki::key_type type = pki::key_type::ecdsa_p256,
+                   std::string name = "moat test CA");
+  /// Issues a leaf for `cn` with SANs (default: DNS:<cn>, DNS:localhost, IP:127.0.0.1, IP:::1).
+  issued issue(const std::string& cn, pki::key_type type = pki::key_type::ecdsa_p256,
+               std::vector<std::string> sans = {}) const;
+  /// Issues with a customised builder (common_name and SANs are taken from it).
+  issued issue_with(pki::certificate_builder b, pki::key_type type = pki::key_type::ecdsa_p256,
+                    const std::string& file_stem = {}) const;
+  [[nodiscard]] const pki::certificate& cert() const noexcept { return cert_; }
+  [[nodiscard]] const pki::private_key& key() const noexcept { return key_; }
+  [[nodiscard]] const std::filesystem::path& certfile() const noexcept { return certfile_; }
+  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  pki::private_key key_;
+  pki::certificate cert_;
+  std::filesystem::path certfile_;
+  mutable int counter_ = 0;
+};
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+[[nodiscard]] unsigned short free_port();
+
+/// Whether a program is on PATH.
+[[nodiscard]] bool have_program(const std::string& name);
+
+/// A real child process with its stdin, and stdout+stderr captured to a file. Killed
+/// (SIGKILL) on destruction if still running.
+class child_process {
+ public:
+  explicit child_process(std::vector<std::string> argv, std::filesystem::path cwd = {});
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  /// Waits until the output contains `needle`; false on timeout or exit.
+  bool wait_for_output(const std::string& needle,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  /// Waits until something accepts TCP connections on 127.0.0.1:port.
+  bool wait_for_port(unsigned short port,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  void write_stdin(const std::string& data);
+  void close_stdin();
+  /// Waits for exit; returns the exit status (or -signal), nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  void kill(int sig = 9);
+  [[nodiscard]] std::string output() const;
+  [[nodiscard]] int pid() const noexcept { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int stdin_fd_ = -1;
+  std::optional<int> status_;
+  std::filesystem::path out_path_;
+};
+
+/// Runs `aw` on `io` until it completes (or `timeout` passes: then throws), returning its
+/// value; exceptions propagate.
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> aw,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
+  io.restart();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("test coroutine timed out");
+    }
+    io.run_for(std::chrono::milliseconds(20));
+  }
+  return fut.get();
+}
+
+/// Directory of the project's source tree (for test data and scripts).
+[[nodiscard]] std::filesystem::path source_dir();
+
+}  // namespace moat::test
