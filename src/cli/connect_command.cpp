@@ -1,0 +1,270 @@
+// `moat connect HOST:PORT`: like `openssl s_client`, for framed protocols. Each line of
+// standard input is sent as one message; each message received is printed on its own line.
+// The connection summary (or the precise reason it failed) goes to standard error.
+#include <fmt/chrono.h>
+#include <fmt/core.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <charconv>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <moat/error.hpp>
+#include <moat/framing/framing.hpp>
+#include <moat/tls/socket.hpp>
+#include <thread>
+
+#include "cli/commands.hpp"
+
+namespace moat::cli {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+struct connect_args {
+  std::string target;
+  std::string packet = "4";
+  std::string cacert;
+  std::string cert;
+  std::string key;
+  std::string password_file;
+  std::string sni;
+  std::string alpn;
+  std::string tls_version;
+  bool insecure_skip_verify = false;
+  double timeout_s = 10;
+};
+
+/// Splits "host:port" / "[v6]:port".
+std::pair<std::string, std::uint16_t> split_target(const std::string& t) {
+  std::string host;
+  std::string port;
+  if (!t.empty() && t.front() == '[') {
+    const auto close = t.find(']');
+    if (close == std::string::npos || close + 1 >= t.size() || t[close + 1] != ':') {
+      throw config_error(fmt::format("target '{}'", t),
+                         std::make_error_code(std::errc::invalid_argument),
+                         "expected HOST:PORT or [IPv6]:PORT");
+    }
+    host = t.substr(1, close - 1);
+    port = t.substr(close + 2);
+  } else {
+    const auto colon = t.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      throw config_error(fmt::format("target '{}'", t),
+                         std::make_error_code(std::errc::invalid_argument), "expected HOST:PORT");
+    }
+    host = t.substr(0, colon);
+    port = t.substr(colon + 1);
+  }
+  unsigned value = 0;
+  const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535) {
+    throw config_error(fmt::format("target '{}'", t),
+                       std::make_error_code(std::errc::invalid_argument),
+                       "the port must be a number from 1 to 65535");
+  }
+  return {host, static_cast<std::uint16_t>(value)};
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string read_password_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    throw config_error(fmt::format("password-file '{}'", path),
+                       std::error_code(errno, std::generic_category()));
+  }
+  std::string s;
+  char buf[512];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+tls::options make_options(const connect_args& a) {
+  tls::options o;
+  if (!a.cacert.empty()) o.cacertfile = a.cacert;
+  if (!a.cert.empty()) o.certfile = a.cert;
+  if (!a.key.empty()) o.keyfile = a.key;
+  if (!a.password_file.empty()) o.password = read_password_file(a.password_file);
+  if (!a.sni.empty()) o.server_name_indication = a.sni;
+  o.alpn = split_list(a.alpn);
+  if (!a.tls_version.empty()) o.versions = {tls::parse_version(a.tls_version)};
+  if (a.insecure_skip_verify) o.verify = tls::verify_mode::none;
+  return o;
+}
+
+std::string describe(const tls::connection_info& ci, const tls::socket& s) {
+  std::string out = fmt::format("connected: {} {}", tls::to_string(ci.protocol), ci.cipher_suite);
+  if (!ci.group.empty()) out += fmt::format(" {}", ci.group);
+  if (!ci.alpn.empty()) out += fmt::format(", alpn {}", ci.alpn);
+  if (ci.resumed) out += ", resumed";
+  if (auto peer = s.peer_certificate()) {
+    out += fmt::format("\npeer: {}\nissuer: {}\nexpires: {:%Y-%m-%d}\nsha256: {}", peer->subject(),
+                       peer->issuer(),
+                       fmt::gmtime(std::chrono::system_clock::to_time_t(peer->not_after())),
+                       peer->sha256_fingerprint());
+  }
+  out += ci.peer_verified ? "\nverified: yes" : "\nverified: NO (--insecure-skip-verify)";
+  return out;
+}
+
+/// Lines of standard input, read by a plain thread and handed to the I/O thread.
+struct stdin_lines {
+  std::deque<std::string> lines;
+  bool eof = false;
+  asio::steady_timer signal;
+  explicit stdin_lines(asio::any_io_executor ex) : signal(ex) {
+    signal.expires_at(asio::steady_timer::time_point::max());
+  }
+};
+
+asio::awaitable<int> run_connect(connect_args a, tls::context ctx, framing::packet_mode mode) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto [host, port] = split_target(a.target);
+  const auto timeout = std::chrono::milliseconds(static_cast<long>(a.timeout_s * 1000));
+  auto s = co_await tls::socket::connect(ex, host, port, ctx, timeout, {.packet = mode});
+  if (!s) {
+    fmt::print(stderr, "moat: connect {}: {} [{}]\n", a.target, tls::format_error(s.error()),
+               tls::reason_name(s.error()));
+    co_return 1;
+  }
+  fmt::print(stderr, "{}\n", describe(s->connection_information().value(), *s));
+
+  auto in = std::make_shared<stdin_lines>(ex);
+  std::thread reader([in, ex, line_mode = mode == framing::packet_mode::line] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line_mode) line += '\n';
+      asio::post(ex, [in, l = std::move(line)]() mutable {
+        in->lines.push_back(std::move(l));
+        in->signal.cancel();
+      });
+      line.clear();
+    }
+    asio::post(ex, [in] {
+      in->eof = true;
+      in->signal.cancel();
+    });
+  });
+  reader.detach();
+
+  std::size_t sent = 0;
+  std::size_t received = 0;
+  bool done = false;
+  int rc = 0;
+  // Receiver: prints every message as it arrives.
+  asio::co_spawn(
+      ex,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto m = co_await s->recv(0, tls::infinity);
+          if (!m) {
+            if (m.error() != std::error_code(tls::errc::closed) && !done) {
+              fmt::print(stderr, "moat: {}\n", tls::format_error(m.error()));
+              rc = 1;
+            }
+            done = true;
+            in->signal.cancel();
+            co_return;
+          }
+          ++received;
+          std::fwrite(m->data(), 1, m->size(), stdout);
+          if (mode != framing::packet_mode::line) std::fputc('\n', stdout);
+          std::fflush(stdout);
+          in->signal.cancel();
+        }
+      },
+      asio::detached);
+
+  while (!done) {
+    while (!in->lines.empty()) {
+      auto line = std::move(in->lines.front());
+      in->lines.pop_front();
+      if (auto ec = co_await s->send(line)) {
+        fmt::print(stderr, "moat: send: {}\n", tls::format_error(ec));
+        co_return 1;
+      }
+      ++sent;
+    }
+    if (in->eof) break;
+    in->signal.expires_at(asio::steady_timer::time_point::max());
+    co_await in->signal.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  // Standard input ended: wait for the replies (until each message has one, or a quiet
+  // second), then close with close_notify.
+  auto last = received;
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (!done && received < sent) {
+    asio::steady_timer t(ex, 50ms);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (received != last) {
+      last = received;
+      quiet_since = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - quiet_since > timeout) {
+      break;
+    }
+  }
+  done = true;
+  co_await s->close();
+  co_return rc;
+}
+
+}  // namespace
+
+void register_connect_command(CLI::App& app) {
+  auto args = std::make_shared<connect_args>();
+  auto* cmd = app.add_subcommand(
+      "connect", "Connect over TLS and exchange framed messages (one per line of stdin)");
+  cmd->add_option("target", args->target, "HOST:PORT")->required();
+  cmd->add_option("--packet", args->packet, "framing: raw|1|2|4|line")->capture_default_str();
+  cmd->add_option("--cacert", args->cacert, "CA certificates to verify the server (PEM)");
+  cmd->add_option("--cert", args->cert, "client certificate (mutual TLS)");
+  cmd->add_option("--key", args->key, "client private key");
+  cmd->add_option("--password-file", args->password_file, "password of an encrypted key");
+  cmd->add_option("--sni", args->sni, "server name to send and verify (default: HOST)");
+  cmd->add_option("--alpn", args->alpn, "protocols to offer, comma-separated");
+  cmd->add_option("--tls", args->tls_version, "force one version: 1.2 or 1.3");
+  cmd->add_option("--timeout", args->timeout_s, "seconds for connect+handshake and replies")
+      ->capture_default_str();
+  cmd->add_flag("--insecure-skip-verify", args->insecure_skip_verify,
+                "do not verify the server (INSECURE)");
+  cmd->callback([args] {
+    const auto mode = framing::parse_packet_mode(args->packet);
+    if (!args->cert.empty() != !args->key.empty()) {
+      throw config_error("--cert/--key", std::make_error_code(std::errc::invalid_argument),
+                         "give both or neither");
+    }
+    tls::context ctx(tls::role::client, make_options(*args));
+    asio::io_context io;
+    auto fut = asio::co_spawn(io, run_connect(*args, ctx, mode), asio::use_future);
+    io.run();
+    const int rc = fut.get();
+    if (rc != 0) throw exit_code{rc};
+  });
+}
+
+}  // namespace moat::cli
