@@ -90,6 +90,10 @@ errc_info info(errc e) {
       return {"ealready", "another operation of this kind is in progress", 0};
     case errc::wrong_mode:
       return {"wrong_mode", "operation not allowed in the socket's delivery mode", 0};
+    case errc::handler_failed:
+      return {"handler_failed", "the connection handler failed", 80};
+    case errc::shutting_down:
+      return {"shutting_down", "the server is shutting down", 0};
   }
   return {"unknown", nullptr, 0};
 }

@@ -57,6 +57,8 @@ enum class errc {
   frame_error,              ///< the packet decoder rejected the incoming data.
   operation_in_progress,    ///< a second recv/handshake while one is pending.
   wrong_mode,               ///< recv on an active socket, and similar.
+  handler_failed,           ///< the connection's handler threw (the peer gets internal_error).
+  shutting_down,            ///< the listener is draining and the grace period ran out.
 };
 
 /// The category of tls::errc. Thread-safe.

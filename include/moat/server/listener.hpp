@@ -1,0 +1,123 @@
+#pragma once
+/// @file
+/// A supervised TLS listener: acceptor pools on every core (one SO_REUSEPORT socket and one
+/// io_context per worker, share-nothing), one isolated handler per connection, an exact global
+/// connection limit, handshake and idle timeouts, graceful drain and certificate hot reload.
+/// Ranch and the OTP recipe, in C++.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <moat/server/connection.hpp>
+#include <moat/tls/options.hpp>
+#include <moat/tls/socket.hpp>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace moat::server {
+
+/// The coroutine style: owns the connection until it returns. Returning ends the connection
+/// normally (close_notify, not logged); throwing ends it abnormally (the peer gets an
+/// internal_error alert, the log one line with the exception text).
+using coroutine_handler = std::function<boost::asio::awaitable<void>(connection&)>;
+/// The event style: a factory making one event_handler per connection.
+using event_handler_factory = std::function<std::unique_ptr<event_handler>()>;
+/// Either style.
+using handler = std::variant<coroutine_handler, event_handler_factory>;
+
+/// Which PROXY protocol header (from a load balancer) precedes the TLS handshake.
+enum class proxy_protocol { none, v1, v2, any };
+
+/// Listener options (Ranch's transport and protocol options).
+struct listener_options {
+  std::string name = "moat";                              ///< for logs and stats
+  std::vector<boost::asio::ip::tcp::endpoint> addresses;  ///< IPv4 and IPv6, several at once
+  unsigned workers = 0;                                   ///< acceptor/io threads; 0 = one per core
+  std::size_t max_connections = 16384;  ///< exact, global; excess waits in the backlog
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds idle_timeout{0};        ///< 0 = none; else recv without data closes
+  std::chrono::milliseconds shutdown_grace{10000};  ///< drain time on stop()
+  int backlog = 1024;
+  tls::socket_options socket{};  ///< packet mode and socket options of connections
+  proxy_protocol proxy = proxy_protocol::none;
+  /// Accept failures other than descriptor/memory exhaustion tolerated per period before the
+  /// listener stops loudly (OTP's supervisor intensity/period).
+  unsigned restart_intensity = 10;
+  std::chrono::milliseconds restart_period{10000};
+};
+
+/// Counters of a listener. A snapshot; thread-safe to take.
+struct stats {
+  std::size_t active = 0;        ///< connections now (handshaking or established)
+  std::uint64_t accepted = 0;    ///< TCP connections accepted
+  std::uint64_t handshakes = 0;  ///< successful handshakes
+  std::uint64_t handshake_failures = 0;
+  std::map<std::string, std::uint64_t> handshake_failures_by_reason;  ///< reason_name → count
+  std::uint64_t handler_failures = 0;                                 ///< handlers that threw
+  std::uint64_t bytes_in = 0;   ///< application bytes received
+  std::uint64_t bytes_out = 0;  ///< application bytes sent
+  std::size_t max_connections = 0;
+  bool accepting = false;
+};
+
+/// One live connection, for listings.
+struct connection_summary {
+  std::uint64_t id = 0;
+  boost::asio::ip::tcp::endpoint peer;
+  std::chrono::milliseconds age{0};
+  std::string state;  ///< "handshake", "established", "closing"
+  std::string tls_version;
+  std::string cipher;
+  std::string sni;
+};
+
+/// A running listener. Construction validates everything (TLS options, files, addresses) and
+/// binds the sockets, throwing moat::config_error (or std::system_error for a bind failure)
+/// before any connection is accepted; start() begins accepting. All member functions are
+/// thread-safe. The destructor stops it (with the grace period).
+class listener {
+ public:
+  listener(listener_options opts, tls::options tls_opts, handler h);
+  ~listener();
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
+  /// Starts the workers and accepting.
+  void start();
+  /// Stops accepting (connections go on); new clients wait in the backlog.
+  void suspend();
+  /// Accepts again.
+  void resume();
+  /// Graceful stop: stop accepting, let connections finish within the grace period, then
+  /// close the rest with close_notify; joins the workers. Idempotent.
+  void stop();
+  /// Blocks until the listener stops (by stop() or because it failed).
+  void wait();
+  /// Why the listener stopped on its own (empty if it did not).
+  [[nodiscard]] std::string failure() const;
+
+  /// Changes the connection limit at run time (takes effect for the next accepts).
+  void set_max_connections(std::size_t n);
+  /// Validates `tls_opts` and uses it for every later handshake; live connections keep theirs.
+  /// Throws moat::config_error and keeps the old configuration if the new one is invalid.
+  void reload(tls::options tls_opts);
+
+  [[nodiscard]] stats get_stats() const;
+  [[nodiscard]] std::vector<connection_summary> connections() const;
+  /// The bound addresses (with the real ports when 0 was asked for).
+  [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
+  /// The current TLS context (for its summary).
+  [[nodiscard]] tls::context context() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace moat::server
