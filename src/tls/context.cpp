@@ -1,10 +1,13 @@
 // tls::context: validates options once and builds the GnuTLS state behind them.
+#include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <moat/error.hpp>
 #include <moat/tls/context.hpp>
@@ -225,6 +228,8 @@ credentials::credentials() {
 }
 credentials::~credentials() {
   if (cred != nullptr) gnutls_certificate_free_credentials(cred);
+  for (auto& pc : pcerts) gnutls_pcert_deinit(&pc);
+  if (privkey != nullptr) gnutls_privkey_deinit(privkey);
 }
 
 void session_cache::put(const std::string& key, std::vector<std::uint8_t> data) {
@@ -269,6 +274,36 @@ void install_key(credentials& c, const std::vector<pki::certificate>& chain,
   c.key = key;
 }
 
+int present_client_certificate(gnutls_session_t session, const gnutls_datum_t*, int,
+                               const gnutls_pk_algorithm_t*, int, gnutls_pcert_st** pcert,
+                               unsigned int* pcert_length, gnutls_privkey_t* privkey) {
+  credentials* c = session_credentials(session);
+  if (c == nullptr || c->pcerts.empty()) {
+    *pcert_length = 0;
+    return 0;
+  }
+  *pcert = c->pcerts.data();
+  *pcert_length = static_cast<unsigned>(c->pcerts.size());
+  *privkey = c->privkey;
+  return 0;
+}
+
+// A client always presents its configured certificate (like OpenSSL and Erlang): the server
+// decides, and says why when it refuses it.
+void install_client_retrieve(credentials& c, const std::string& subject) {
+  for (const auto& cert : c.chain) {
+    gnutls_pcert_st pc{};
+    const int rc = gnutls_pcert_import_x509(&pc, pki::native_handle(cert), 0);
+    if (rc < 0) throw config_error(subject, make_gnutls_error(rc));
+    c.pcerts.push_back(pc);
+  }
+  check_gnutls(gnutls_privkey_init(&c.privkey));
+  const int rc =
+      gnutls_privkey_import_x509(c.privkey, pki::native_handle(*c.key), GNUTLS_PRIVKEY_IMPORT_COPY);
+  if (rc < 0) throw config_error(subject, make_gnutls_error(rc));
+  gnutls_certificate_set_retrieve_function2(c.cred, &present_client_certificate);
+}
+
 void install_trust(credentials& c, const std::vector<pki::certificate>& cas) {
   if (cas.empty()) return;
   std::vector<gnutls_x509_crt_t> crts;
@@ -276,6 +311,53 @@ void install_trust(credentials& c, const std::vector<pki::certificate>& cas) {
   const int rc =
       gnutls_certificate_set_x509_trust(c.cred, crts.data(), static_cast<int>(crts.size()));
   if (rc < 0) throw config_error("cacerts", make_gnutls_error(rc));
+}
+
+// A configuration that could never complete a handshake is an error now, not a
+// "no supported cipher suites" at every connection later.
+void check_usable(const credentials& c, const options& o, const std::string& subject) {
+  const auto& leaf = c.chain.front();
+  const auto type = leaf.public_key_type();
+  unsigned ku = 0;
+  unsigned critical = 0;
+  if (gnutls_x509_crt_get_key_usage(pki::native_handle(leaf), &ku, &critical) >= 0 &&
+      (ku & GNUTLS_KEY_DIGITAL_SIGNATURE) == 0) {
+    fail(subject, errc::invalid_option,
+         fmt::format("the certificate '{}' has a keyUsage without digitalSignature, so it cannot "
+                     "sign TLS handshakes",
+                     leaf.subject()));
+  }
+  auto matches = [&](std::string_view alg) {
+    const std::string a = lower(alg);
+    switch (type) {
+      case pki::key_type::ecdsa_p256:
+        return a == "ecdsa_secp256r1_sha256";
+      case pki::key_type::ecdsa_p384:
+        return a == "ecdsa_secp384r1_sha384";
+      case pki::key_type::ed25519:
+        return a == "ed25519";
+      case pki::key_type::rsa:
+        return a.rfind("rsa_", 0) == 0;
+    }
+    return false;
+  };
+  if (!o.signature_algs.empty() &&
+      std::none_of(o.signature_algs.begin(), o.signature_algs.end(), matches)) {
+    fail("signature_algs", errc::invalid_option,
+         fmt::format("none of them can sign with the {} key of {}", leaf.public_key_algorithm(),
+                     subject));
+  }
+  const auto& vers = o.versions;
+  const bool tls12_only = vers.size() == 1 && vers.front() == version::tls1_2;
+  if (tls12_only && !o.ciphers.empty()) {
+    const auto parts = parse_ciphers(o.ciphers);
+    const char* needed = type == pki::key_type::rsa ? "ECDHE-RSA" : "ECDHE-ECDSA";
+    if (parts.kx.count(needed) == 0) {
+      fail("ciphers", errc::invalid_option,
+           fmt::format("with TLS 1.2 only, a {} certificate needs an {} suite",
+                       leaf.public_key_algorithm(), needed));
+    }
+  }
 }
 
 }  // namespace
@@ -300,12 +382,23 @@ std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const 
         fail(subject_prefix + "keyfile", errc::missing_certificate,
              "a certificate was given without its private key");
       }
-      key = pki::load_private_key(keyfile, src.password, subject_prefix + "keyfile");
+      if (src.keyfile.empty()) {
+        try {
+          key = pki::load_private_key(keyfile, src.password, subject_prefix + "certfile");
+        } catch (const config_error& e) {
+          throw config_error(
+              subject_prefix + "keyfile", e.code(),
+              fmt::format("no keyfile was given, so the key was looked for in {}", e.subject()));
+        }
+      } else {
+        key = pki::load_private_key(keyfile, src.password, subject_prefix + "keyfile");
+      }
       key_subject = fmt::format("{}keyfile '{}'", subject_prefix, keyfile.string());
     }
     pki::check_chain(chain, cert_subject);
     pki::check_key_matches(chain.front(), *key, key_subject);
     install_key(*c, chain, *key, cert_subject);
+    if (st.side == role::client) install_client_retrieve(*c, cert_subject);
   } else if (src.key || !src.keyfile.empty()) {
     fail(subject_prefix + "certfile", errc::missing_certificate,
          "a private key was given without its certificate");
@@ -363,6 +456,10 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
 
   // Priorities.
   st->priority_string = build_priority(opts, opts.versions);
+  if (!st->main->chain.empty()) check_usable(*st->main, opts, "certfile");
+  for (const auto& [host, creds] : st->sni) {
+    check_usable(*creds, opts, fmt::format("sni_hosts[{}].certfile", host));
+  }
   const char* err_pos = nullptr;
   const int rc = gnutls_priority_init(&st->priority, st->priority_string.c_str(), &err_pos);
   if (rc < 0) {
@@ -385,13 +482,15 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
   }
   if (opts.session_tickets > 10) fail("session_tickets", errc::invalid_option, "at most 10");
 
-  // Key log file: fail now, not at the first handshake.
+  // Key log file: fail now, not at the first handshake. It holds secrets: 0600.
   if (!opts.keylog_file.empty()) {
-    std::ofstream f(opts.keylog_file, std::ios::app);
-    if (!f) {
+    const int fd =
+        ::open(opts.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
       fail(fmt::format("keylog_file '{}'", opts.keylog_file.string()), errc::invalid_option,
-           "cannot open it for appending");
+           fmt::format("cannot open it for appending: {}", std::strerror(errno)));
     }
+    ::close(fd);
   }
   st->opts = std::move(opts);
   return st;

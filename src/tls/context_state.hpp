@@ -1,6 +1,7 @@
 #pragma once
 // Internal: the validated, immutable state behind a tls::context, in GnuTLS terms.
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -20,6 +21,10 @@ struct credentials {
   gnutls_certificate_credentials_t cred = nullptr;
   std::vector<pki::certificate> chain;  // keeps the certificates alive
   std::optional<pki::private_key> key;
+  // Client side: the chain presented whatever CA names the server lists (GnuTLS would
+  // otherwise withhold a certificate whose issuer the server did not name).
+  std::vector<gnutls_pcert_st> pcerts;
+  gnutls_privkey_t privkey = nullptr;
   credentials();
   ~credentials();
   credentials(const credentials&) = delete;
@@ -59,6 +64,9 @@ struct context_state {
   /// Credentials for a server name the client asked for (SNI), or the main ones.
   [[nodiscard]] std::shared_ptr<credentials> credentials_for(std::string_view host) const;
 };
+
+/// The credentials a session is using (set by the engine). Internal.
+[[nodiscard]] credentials* session_credentials(gnutls_session_t session) noexcept;
 
 /// Builds the state (throws moat::config_error).
 std::shared_ptr<const context_state> build_state(role r, options opts,

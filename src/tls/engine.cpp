@@ -394,7 +394,8 @@ struct engine::impl {
     unsigned critical = 0;
     unsigned ku = 0;
     if (gnutls_x509_crt_get_key_usage(crt, &ku, &critical) >= 0 &&
-        (ku & GNUTLS_KEY_DIGITAL_SIGNATURE) == 0 && (ku & GNUTLS_KEY_KEY_ENCIPHERMENT) == 0) {
+        (ku & GNUTLS_KEY_DIGITAL_SIGNATURE) == 0) {
+      // Every suite moat offers is ECDHE: the peer's key signs the handshake.
       reasons.push_back(errc::invalid_key_usage);
     }
     const char* purpose =
@@ -423,6 +424,12 @@ struct engine::impl {
   }
 };
 
+credentials* session_credentials(gnutls_session_t session) noexcept {
+  auto* i = static_cast<engine::impl*>(gnutls_session_get_ptr(session));
+  if (i == nullptr) return nullptr;
+  return i->sni_creds ? i->sni_creds.get() : i->creds.get();
+}
+
 int verify_callback_trampoline(gnutls_session_t session) {
   auto* i = static_cast<engine::impl*>(gnutls_session_get_ptr(session));
   return i != nullptr ? i->verify() : -1;
@@ -445,6 +452,25 @@ std::span<std::uint8_t> engine::prepare_input(std::size_t n) {
 
 void engine::commit_input(std::size_t n) {
   in_.resize(pending_ + n);
+  // Keep the last few bytes: a peer that rejects our certificate in TLS 1.3 may send its
+  // alert in plaintext, which the library then fails to decrypt (see handshake()).
+  const std::size_t keep = std::min(n, tail_.size());
+  const std::size_t shift = std::min(tail_len_, tail_.size() - keep);
+  std::memmove(tail_.data(), tail_.data() + (tail_len_ - shift), shift);
+  std::memcpy(tail_.data() + shift, in_.data() + pending_ + n - keep, keep);
+  tail_len_ = shift + keep;
+}
+
+std::optional<std::uint8_t> engine::plaintext_alert() const noexcept {
+  // A TLSPlaintext alert record: type 21, version 3.x, length 2, level, description.
+  for (std::size_t i = 0; i + 7 <= tail_len_; ++i) {
+    const auto* r = tail_.data() + i;
+    if (r[0] == 21 && r[1] == 3 && r[2] >= 1 && r[2] <= 4 && r[3] == 0 && r[4] == 2 &&
+        (r[5] == 1 || r[5] == 2)) {
+      return r[6];
+    }
+  }
+  return std::nullopt;
 }
 
 std::span<const std::uint8_t> engine::output() const noexcept {
@@ -510,10 +536,21 @@ want engine::handshake(std::error_code& ec) {
   // A failed handshake: send the alert that says why (once), then report the reason.
   std::error_code reason = impl_->verify_error ? impl_->verify_error : make_gnutls_error(rc, s);
   if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) reason = make_gnutls_error(rc, s);
+  if (rc == GNUTLS_E_DECRYPTION_FAILED) {
+    if (auto alert = plaintext_alert()) {
+      // The peer rejected us with an unencrypted alert (OpenSSL does so in TLS 1.3 when it
+      // fails our certificate): report what it said.
+      finish(rc, ec);
+      ec = std::error_code(*alert, alert_category());
+      return out_.size() > out_begin_ ? want::output : want::nothing;
+    }
+  }
   if (rc != GNUTLS_E_FATAL_ALERT_RECEIVED && rc != GNUTLS_E_PREMATURE_TERMINATION &&
       alert_sent_ == 0) {
     if (reason.category() == category() && alert_for(static_cast<errc>(reason.value())) != 0) {
       alert_sent_ = alert_for(static_cast<errc>(reason.value()));
+      // certificate_required exists only in TLS 1.3; TLS 1.2 says handshake_failure.
+      if (alert_sent_ == 116 && gnutls_protocol_get_version(s) != GNUTLS_TLS1_3) alert_sent_ = 40;
       gnutls_alert_send(s, GNUTLS_AL_FATAL, static_cast<gnutls_alert_description_t>(alert_sent_));
     } else {
       const int alert = gnutls_error_to_alert(rc, nullptr);

@@ -242,6 +242,8 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session) {
       return make_error_code(errc::unrecognized_name);
     case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
       return make_error_code(errc::unsupported_version);
+    case GNUTLS_E_KEY_USAGE_VIOLATION:
+      return make_error_code(errc::invalid_key_usage);
     default:
       break;
   }

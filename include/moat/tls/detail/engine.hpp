@@ -4,6 +4,7 @@
 /// next. It never touches a socket; `tls::stream` (or a test, or a fuzzer) moves the bytes.
 /// Not part of the stable API; declared here because the stream's templates drive it.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -95,6 +96,7 @@ class engine {
 
  private:
   want finish(int rc, std::error_code& ec);
+  [[nodiscard]] std::optional<std::uint8_t> plaintext_alert() const noexcept;
 
   std::unique_ptr<impl> impl_;
   std::vector<std::uint8_t> in_;
@@ -102,6 +104,8 @@ class engine {
   std::size_t pending_ = 0;
   std::vector<std::uint8_t> out_;
   std::size_t out_begin_ = 0;
+  std::array<std::uint8_t, 32> tail_{};  // the last bytes received (see handshake())
+  std::size_t tail_len_ = 0;
   bool eof_ = false;
   bool handshake_done_ = false;
   std::uint8_t alert_sent_ = 0;
