@@ -50,6 +50,11 @@ void run_self_signed(const self_signed_options& o) {
   }
   const pki::private_key key = generate_key(o.key_type);
   pki::certificate_builder b;
+  // Like `openssl req -x509`: a self-signed certificate that is also its own CA, so that
+  // peers which insist their trust anchors be CAs (Erlang's ssl) accept it as --cacert.
+  b.is_ca = true;
+  b.key_usage = pki::key_usage_flags::digital_signature | pki::key_usage_flags::key_cert_sign;
+  b.ext_key_usage = pki::ext_key_usage_flags::server_auth | pki::ext_key_usage_flags::client_auth;
   b.common_name = o.cn;
   b.subject_alt_names = o.sans.empty() ? std::vector<std::string>{"DNS:" + o.cn} : o.sans;
   b.validity = std::chrono::days{o.days};

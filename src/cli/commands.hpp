@@ -11,6 +11,8 @@ namespace moat::cli {
 void register_cert_commands(CLI::App& app);
 /// `moat connect HOST:PORT ...`
 void register_connect_command(CLI::App& app);
+/// `moat serve ...`
+void register_serve_command(CLI::App& app);
 
 /// Thrown by a command for a runtime failure (exit code 1). Configuration problems throw
 /// moat::config_error (exit code 2).
