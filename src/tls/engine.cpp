@@ -580,12 +580,9 @@ want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& 
       return out_.size() > out_begin_ ? want::output : want::nothing;
     }
     if (rc == GNUTLS_E_REHANDSHAKE) {
-      // TLS 1.2 renegotiation request: refused unless the user allowed it.
-      if (impl_->state->opts.client_renegotiation) {
-        gnutls_handshake(s);
-      } else {
-        gnutls_alert_send(s, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
-      }
+      // A TLS 1.2 peer asks to renegotiate: moat never does (RFC 7457 attacks, and TLS 1.3
+      // has no renegotiation); the peer is told so and the connection goes on.
+      gnutls_alert_send(s, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
       continue;
     }
     if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED) {

@@ -126,7 +126,6 @@ struct options {
   unsigned session_tickets = 1;
 
   // --- Misc ---
-  bool client_renegotiation = false;  ///< TLS 1.2 client-initiated renegotiation (refused).
   keylog_callback keylog;             ///< NSS key log lines (for Wireshark).
   std::filesystem::path keylog_file;  ///< or appended to this file (0600).
   std::chrono::milliseconds handshake_timeout{5000};

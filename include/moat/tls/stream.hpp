@@ -41,10 +41,15 @@ class stream {
   /// @param session_key client: key into the context's session cache ("host:port").
   stream(next_layer_type socket, const context& ctx, std::string server_name = {},
          std::string session_key = {})
-      : socket_((socket.non_blocking(true), std::move(socket))),
+      : socket_(std::move(socket)),
         engine_(
             std::make_unique<detail::engine>(ctx, std::move(server_name), std::move(session_key))),
-        write_wait_(socket_.get_executor()) {}
+        write_wait_(socket_.get_executor()) {
+    // Reads are done synchronously once the socket is readable (see io_op). A socket that
+    // is not open fails its first operation instead.
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
 
   [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
   [[nodiscard]] next_layer_type& next_layer() noexcept { return socket_; }
