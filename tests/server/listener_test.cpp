@@ -440,6 +440,25 @@ TEST_F(listener_test, ThePeerAddressComesFromAProxyProtocolHeader) {
   EXPECT_EQ(seen, "203.0.113.9:40000");
 }
 
+TEST_F(listener_test, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+  auto o = opts(1);
+  o.idle_timeout = 300ms;
+  listener l(o, server_tls(leaf), echo());
+  l.start();
+  const auto start = std::chrono::steady_clock::now();
+  auto r = test::run(io, [&]() -> awaitable<std::string> {
+    auto s = co_await dial(port(l));
+    if (!s) co_return s.error().message();
+    (void)co_await s->send("active");
+    auto first = co_await s->recv(0, 5s);
+    auto second = co_await s->recv(0, 5s);  // nothing more: the server gives up on us
+    co_return (first ? text(*first) : std::string("?")) + "/" +
+        (second ? std::string("data") : tls::reason_name(second.error()));
+  }());
+  EXPECT_EQ(r, "active/closed");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
 TEST_F(listener_test, RejectsInvalidListenerOptionsBeforeBinding) {
   auto o = opts();
   o.addresses.clear();
