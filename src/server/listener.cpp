@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <moat/error.hpp>
 #include <moat/server/listener.hpp>
 #include <mutex>
@@ -234,6 +235,12 @@ struct listener::impl {
         if (ec == asio::error::connection_aborted) continue;  // the client gave up first
         if (note_restart(fmt::format("accept on {} failed: {}", where, ec.message()))) break;
         continue;
+      }
+      if (stopping) {  // accepted just as the listener began to drain: refuse it
+        boost::system::error_code ignored;
+        sock.close(ignored);
+        release();
+        break;
       }
       backoff = 100ms;
       accepted.fetch_add(1, std::memory_order_relaxed);
@@ -486,14 +493,29 @@ struct listener::impl {
     if (stopped) return;
     const bool had_started = started.load();
     stopping = true;
-    // 1. No new connections: close the listening sockets (the kernel refuses new clients).
-    for_each_worker([](worker& w) {
+    // 1. No new connections: close the listening sockets (the kernel refuses new clients),
+    //    and wait until every worker has done so.
+    auto close_listening = [](worker& w) {
       for (auto& a : w.acceptors) {
         boost::system::error_code ignored;
         a.close(ignored);
       }
       w.wake.cancel();
-    });
+    };
+    if (had_started) {
+      std::vector<std::future<void>> closed;
+      for (auto& w : workers) {
+        auto done = std::make_shared<std::promise<void>>();
+        closed.push_back(done->get_future());
+        asio::post(w->io, [wp = w.get(), done, close_listening] {
+          close_listening(*wp);
+          done->set_value();
+        });
+      }
+      for (auto& f : closed) f.wait();
+    } else {
+      for (auto& w : workers) close_listening(*w);
+    }
     if (had_started) {
       // 2. Let connections finish within the grace period.
       const auto deadline = std::chrono::steady_clock::now() + opts.shutdown_grace;

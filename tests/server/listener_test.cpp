@@ -303,8 +303,12 @@ TEST_F(listener_test, GracefulStopLetsInFlightExchangesCompleteAndRefusesNewConn
     if (!s) co_return "connect failed";
     (void)co_await s->send("in flight");
     stopper = std::thread([&] { l.stop(); });
-    asio::steady_timer t(io, 100ms);
-    co_await t.async_wait(asio::use_awaitable);
+    while (l.get_stats().accepting) {  // stop() has begun: the listening sockets are closing
+      asio::steady_timer t(io, 10ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    asio::steady_timer settle(io, 50ms);
+    co_await settle.async_wait(asio::use_awaitable);
     auto late = co_await dial(port(l));
     if (late) co_return "a new connection was accepted while draining";
     auto m = co_await s->recv(0, 5s);
