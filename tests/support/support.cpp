@@ -74,6 +74,22 @@ issued test_ca::issue_with(pki::certificate_builder b, pki::key_type type,
   return r;
 }
 
+leaf_set::leaf_set(const test_ca& ca, const std::string& cn)
+    : ecdsa(ca.issue(cn, pki::key_type::ecdsa_p256)),
+      rsa(ca.issue(cn, pki::key_type::rsa)),
+      ed25519(ca.issue(cn, pki::key_type::ed25519)) {}
+
+const issued& leaf_set::operator[](pki::key_type t) const {
+  switch (t) {
+    case pki::key_type::rsa:
+      return rsa;
+    case pki::key_type::ed25519:
+      return ed25519;
+    default:
+      return ecdsa;
+  }
+}
+
 unsigned short free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

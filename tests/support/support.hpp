@@ -72,6 +72,15 @@ class test_ca {
   mutable int counter_ = 0;
 };
 
+/// One leaf certificate for "localhost" per key type of the interop matrices, from one CA.
+struct leaf_set {
+  explicit leaf_set(const test_ca& ca, const std::string& cn = "localhost");
+  issued ecdsa;
+  issued rsa;
+  issued ed25519;
+  [[nodiscard]] const issued& operator[](pki::key_type t) const;
+};
+
 /// A TCP port that was free a moment ago on 127.0.0.1.
 [[nodiscard]] unsigned short free_port();
 

@@ -38,21 +38,10 @@ using ::testing::Not;
 struct suite_pki {
   test::temp_dir dir;
   test::test_ca ca{dir.path() / "ca"};
-  test::issued ecdsa = ca.issue("localhost", pki::key_type::ecdsa_p256);
-  test::issued rsa = ca.issue("localhost", pki::key_type::rsa);
-  test::issued ed25519 = ca.issue("localhost", pki::key_type::ed25519);
+  test::leaf_set leaves{ca};
   test::issued client = ca.issue("client", pki::key_type::ecdsa_p256, {"DNS:client"});
 
-  [[nodiscard]] const test::issued& leaf(pki::key_type t) const {
-    switch (t) {
-      case pki::key_type::rsa:
-        return rsa;
-      case pki::key_type::ed25519:
-        return ed25519;
-      default:
-        return ecdsa;
-    }
-  }
+  [[nodiscard]] const test::issued& leaf(pki::key_type t) const { return leaves[t]; }
 };
 
 const suite_pki& certs() {
@@ -405,7 +394,7 @@ class ErlangMutualTls : public ::testing::Test {
 };
 
 TEST_F(ErlangMutualTls, ErlangServerRequiringACertificateAcceptsAMoatClientPresentingOne) {
-  erlang_server srv(certs().ecdsa, true);
+  erlang_server srv(certs().leaves.ecdsa, true);
   ASSERT_TRUE(srv.started()) << srv.output();
   for (auto v : {version::tls1_3, version::tls1_2}) {
     SCOPED_TRACE(erlang_version(v));
@@ -422,7 +411,7 @@ TEST_F(ErlangMutualTls, ErlangServerRequiringACertificateAcceptsAMoatClientPrese
 }
 
 TEST_F(ErlangMutualTls, ErlangServerRequiringACertificateRefusesAMoatClientWithout) {
-  erlang_server srv(certs().ecdsa, true);
+  erlang_server srv(certs().leaves.ecdsa, true);
   ASSERT_TRUE(srv.started()) << srv.output();
   for (auto v : {version::tls1_3, version::tls1_2}) {
     SCOPED_TRACE(erlang_version(v));
@@ -450,7 +439,8 @@ TEST_F(ErlangMutualTls, ErlangServerRequiringACertificateRefusesAMoatClientWitho
 
 TEST_F(ErlangMutualTls, MoatServerRequiringACertificateAcceptsAnErlangClientPresentingOne) {
   const std::vector<version> versions = {version::tls1_3, version::tls1_2};
-  auto r = run_erlang_client(io, server_opts(certs().ecdsa, true), versions, &certs().client);
+  auto r =
+      run_erlang_client(io, server_opts(certs().leaves.ecdsa, true), versions, &certs().client);
   EXPECT_EQ(r.status, 0) << r.output;
   ASSERT_EQ(r.server.size(), versions.size()) << r.output;
   for (std::size_t i = 0; i < versions.size(); ++i) {
@@ -468,7 +458,7 @@ TEST_F(ErlangMutualTls, MoatServerRequiringACertificateAcceptsAnErlangClientPres
 
 TEST_F(ErlangMutualTls, MoatServerRequiringACertificateRefusesAnErlangClientWithout) {
   const std::vector<version> versions = {version::tls1_3, version::tls1_2};
-  auto r = run_erlang_client(io, server_opts(certs().ecdsa, true), versions, nullptr);
+  auto r = run_erlang_client(io, server_opts(certs().leaves.ecdsa, true), versions, nullptr);
   EXPECT_EQ(r.status, 0) << r.output;
   ASSERT_EQ(r.server.size(), versions.size()) << r.output;
   for (std::size_t i = 0; i < versions.size(); ++i) {

@@ -46,25 +46,14 @@ struct suite_pki {
   test::temp_dir dir;
   test::test_ca ca{dir.path() / "ca"};
   test::test_ca other_ca{dir.path() / "other-ca", pki::key_type::ecdsa_p256, "some other CA"};
-  test::issued ecdsa = ca.issue("localhost", pki::key_type::ecdsa_p256);
-  test::issued rsa = ca.issue("localhost", pki::key_type::rsa);
-  test::issued ed25519 = ca.issue("localhost", pki::key_type::ed25519);
+  test::leaf_set leaves{ca};
   test::issued client = ca.issue("client", pki::key_type::ecdsa_p256, {"DNS:client"});
   test::issued other_host = ca.issue("other.test", pki::key_type::ecdsa_p256, {"DNS:other.test"});
   test::issued wrong_name =
       ca.issue("elsewhere.test", pki::key_type::ecdsa_p256, {"DNS:elsewhere.test"});
   test::issued untrusted = other_ca.issue("localhost", pki::key_type::ecdsa_p256);
 
-  [[nodiscard]] const test::issued& leaf(pki::key_type t) const {
-    switch (t) {
-      case pki::key_type::rsa:
-        return rsa;
-      case pki::key_type::ed25519:
-        return ed25519;
-      default:
-        return ecdsa;
-    }
-  }
+  [[nodiscard]] const test::issued& leaf(pki::key_type t) const { return leaves[t]; }
 };
 
 const suite_pki& certs() {
@@ -614,7 +603,7 @@ class OpensslInterop : public ::testing::TestWithParam<version> {
 TEST_P(OpensslInterop, MoatClientNegotiatesAlpnWithOpensslServer) {
   const auto v = GetParam();
   const auto port = test::free_port();
-  auto srv = start_s_server(certs().ecdsa, v, port, {"-naccept", "1", "-alpn", "http/1.1"});
+  auto srv = start_s_server(certs().leaves.ecdsa, v, port, {"-naccept", "1", "-alpn", "http/1.1"});
   auto o = client_opts();
   o.alpn = {"h2", "http/1.1"};
   context ctx(role::client, o);
@@ -628,7 +617,7 @@ TEST_P(OpensslInterop, MoatClientNegotiatesAlpnWithOpensslServer) {
 
 TEST_P(OpensslInterop, OpensslClientGetsTheAlpnProtocolTheMoatServerPrefers) {
   const auto v = GetParam();
-  auto o = server_opts(certs().ecdsa);
+  auto o = server_opts(certs().leaves.ecdsa);
   o.alpn = {"h2", "http/1.1"};
   context ctx(role::server, o);
   auto ls = listen_local(io, ctx);
@@ -644,7 +633,7 @@ TEST_P(OpensslInterop, OpensslClientGetsTheAlpnProtocolTheMoatServerPrefers) {
 
 TEST_P(OpensslInterop, MoatServerRefusesAnOpensslClientWithNoAlpnProtocolInCommon) {
   const auto v = GetParam();
-  auto o = server_opts(certs().ecdsa);
+  auto o = server_opts(certs().leaves.ecdsa);
   o.alpn = {"h2"};
   context ctx(role::server, o);
   auto ls = listen_local(io, ctx);
@@ -659,7 +648,7 @@ TEST_P(OpensslInterop, MoatServerRefusesAnOpensslClientWithNoAlpnProtocolInCommo
 
 TEST_P(OpensslInterop, MoatServerSeesTheSniNameAndPresentsThatHostsCertificate) {
   const auto v = GetParam();
-  auto o = server_opts(certs().ecdsa);
+  auto o = server_opts(certs().leaves.ecdsa);
   sni_credentials other_creds;
   other_creds.certfile = certs().other_host.certfile;
   other_creds.keyfile = certs().other_host.keyfile;
@@ -690,7 +679,7 @@ TEST_P(OpensslInterop, MoatServerSeesTheSniNameAndPresentsThatHostsCertificate) 
 TEST_P(OpensslInterop, MoatClientResumesItsSessionWithOpensslServer) {
   const auto v = GetParam();
   const auto port = test::free_port();
-  auto srv = start_s_server(certs().ecdsa, v, port, {"-naccept", "2", "-msg"});
+  auto srv = start_s_server(certs().leaves.ecdsa, v, port, {"-naccept", "2", "-msg"});
   context ctx(role::client, client_opts());
   // The first connection reads a reply, so the TLS 1.3 ticket (sent right after the
   // handshake) has been processed before the close.
@@ -711,7 +700,7 @@ TEST_P(OpensslInterop, OpensslClientResumesItsSessionWithMoatServer) {
   const auto v = GetParam();
   test::temp_dir tmp;
   const auto sess = (tmp / "session.pem").string();
-  context ctx(role::server, server_opts(certs().ecdsa));
+  context ctx(role::server, server_opts(certs().leaves.ecdsa));
   auto ls = listen_local(io, ctx);
   const auto port = ls.local_endpoint().port();
 
@@ -731,7 +720,7 @@ TEST_P(OpensslInterop, OpensslClientResumesItsSessionWithMoatServer) {
 
 TEST_P(OpensslInterop, MoatServerRequiringAClientCertificateAcceptsOpensslWithOne) {
   const auto v = GetParam();
-  auto o = server_opts(certs().ecdsa);
+  auto o = server_opts(certs().leaves.ecdsa);
   o.verify = verify_mode::peer;
   o.fail_if_no_peer_cert = true;
   o.cacertfile = certs().ca.certfile();
@@ -752,7 +741,7 @@ TEST_P(OpensslInterop, MoatServerRequiringAClientCertificateAcceptsOpensslWithOn
 
 TEST_P(OpensslInterop, MoatServerRequiringAClientCertificateRefusesOpensslWithout) {
   const auto v = GetParam();
-  auto o = server_opts(certs().ecdsa);
+  auto o = server_opts(certs().leaves.ecdsa);
   o.verify = verify_mode::peer;
   o.fail_if_no_peer_cert = true;
   o.cacertfile = certs().ca.certfile();
@@ -800,7 +789,7 @@ TEST_P(OpensslInterop, MoatClientKeylogMatchesTheSecretsOpensslLogged) {
   const auto moat_log = tmp / "moat.keylog";
   const auto openssl_log = tmp / "openssl.keylog";
   const auto port = test::free_port();
-  auto srv = start_s_server(certs().ecdsa, v, port,
+  auto srv = start_s_server(certs().leaves.ecdsa, v, port,
                             {"-naccept", "1", "-keylogfile", openssl_log.string()});
   auto o = client_opts();
   o.keylog_file = moat_log;
@@ -844,7 +833,7 @@ TEST(OpensslKeyUpdate, MoatClientUpdatesKeysAndDataStillFlowsWithOpenssl) {
   REQUIRE_PEERS();
   asio::io_context io;
   const auto port = test::free_port();
-  auto srv = start_s_server(certs().ecdsa, version::tls1_3, port, {"-naccept", "1", "-msg"});
+  auto srv = start_s_server(certs().leaves.ecdsa, version::tls1_3, port, {"-naccept", "1", "-msg"});
   context ctx(role::client, client_opts());
   auto r = run(io, moat_client(ctx, port, {"before", "<update_keys>", "after", "and more"}));
   ASSERT_FALSE(r.ec) << r.ec.message() << "\n" << srv->output();
@@ -858,7 +847,7 @@ TEST(OpensslKeyUpdate, MoatClientUpdatesKeysAndDataStillFlowsWithOpenssl) {
 TEST(OpensslKeyUpdate, MoatServerAnswersAKeyUpdateFromOpensslAndDataStillFlows) {
   REQUIRE_PEERS();
   asio::io_context io;
-  context ctx(role::server, server_opts(certs().ecdsa));
+  context ctx(role::server, server_opts(certs().leaves.ecdsa));
   auto ls = listen_local(io, ctx);
   // "K" makes s_client send a KeyUpdate that asks moat to update its keys too.
   auto r =
