@@ -172,65 +172,78 @@ asio::awaitable<int> run_connect(connect_args a, tls::context ctx, framing::pack
   });
   reader.detach();
 
-  std::size_t sent = 0;
-  std::size_t received = 0;
-  bool done = false;
-  int rc = 0;
-  // Receiver: prints every message as it arrives.
+  // The receiver runs beside the sender; what both touch lives in `shared`, which the
+  // receiver co-owns, and the sender waits for the receiver before it returns.
+  struct session_state {
+    tls::socket sock;
+    std::size_t sent = 0;
+    std::size_t received = 0;
+    bool done = false;
+    bool receiver_finished = false;
+    int rc = 0;
+  };
+  auto shared = std::make_shared<session_state>(session_state{std::move(*s)});
   asio::co_spawn(
       ex,
-      [&]() -> asio::awaitable<void> {
+      [shared, in, mode]() -> asio::awaitable<void> {
         for (;;) {
-          auto m = co_await s->recv(0, tls::infinity);
+          auto m = co_await shared->sock.recv(0, tls::infinity);
           if (!m) {
-            if (m.error() != std::error_code(tls::errc::closed) && !done) {
+            if (m.error() != std::error_code(tls::errc::closed) && !shared->done) {
               fmt::print(stderr, "moat: {}\n", tls::format_error(m.error()));
-              rc = 1;
+              shared->rc = 1;
             }
-            done = true;
-            in->signal.cancel();
-            co_return;
+            break;
           }
-          ++received;
+          ++shared->received;
           std::fwrite(m->data(), 1, m->size(), stdout);
           if (mode != framing::packet_mode::line) std::fputc('\n', stdout);
           std::fflush(stdout);
           in->signal.cancel();
         }
+        shared->done = true;
+        shared->receiver_finished = true;
+        in->signal.cancel();
       },
       asio::detached);
 
-  while (!done) {
+  auto pause = [&](std::chrono::milliseconds d) -> asio::awaitable<void> {
+    asio::steady_timer t(ex, d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  };
+  while (!shared->done) {
     while (!in->lines.empty()) {
       auto line = std::move(in->lines.front());
       in->lines.pop_front();
-      if (auto ec = co_await s->send(line)) {
+      if (auto ec = co_await shared->sock.send(line)) {
         fmt::print(stderr, "moat: send: {}\n", tls::format_error(ec));
-        co_return 1;
+        shared->rc = 1;
+        shared->done = true;
+        break;
       }
-      ++sent;
+      ++shared->sent;
     }
-    if (in->eof) break;
+    if (in->eof || shared->done) break;
     in->signal.expires_at(asio::steady_timer::time_point::max());
     co_await in->signal.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  // Standard input ended: wait for the replies (until each message has one, or a quiet
-  // second), then close with close_notify.
-  auto last = received;
+  // Standard input ended: wait for the replies (until each message has one, or `timeout`
+  // without any), then close with close_notify.
+  auto last = shared->received;
   auto quiet_since = std::chrono::steady_clock::now();
-  while (!done && received < sent) {
-    asio::steady_timer t(ex, 50ms);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (received != last) {
-      last = received;
+  while (!shared->done && shared->received < shared->sent) {
+    co_await pause(50ms);
+    if (shared->received != last) {
+      last = shared->received;
       quiet_since = std::chrono::steady_clock::now();
     } else if (std::chrono::steady_clock::now() - quiet_since > timeout) {
       break;
     }
   }
-  done = true;
-  co_await s->close();
-  co_return rc;
+  shared->done = true;
+  co_await shared->sock.close();
+  while (!shared->receiver_finished) co_await pause(10ms);
+  co_return shared->rc;
 }
 
 }  // namespace
