@@ -69,8 +69,9 @@ void load_toml(const std::string& path, serve_config& c, const std::set<std::str
   auto subject = [&](std::string_view key) {
     return fmt::format("config '{}': {}", path, key);
   };
-  for (const auto& [k, v] : t) {
-    const std::string key(k.str());
+  for (const auto& [name, node] : t) {
+    const std::string key(name.str());
+    const toml::node& v = node;  // lambdas below capture it (structured bindings: C++20 only)
     if (from_flags.count(key) != 0) continue;  // flags win
     auto str = [&]() -> std::string {
       if (auto s = v.value<std::string>()) return *s;

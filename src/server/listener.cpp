@@ -222,10 +222,10 @@ struct listener::impl {
         if (ec == asio::error::operation_aborted) continue;  // suspend() cancels accepts
         if (is_resource_exhaustion(ec)) {
           // Not a crash: wait for descriptors to free up. Connections stay in the backlog.
+          const std::string why = ec.message();
           accept_log.log(spdlog::level::warn, [&](std::uint64_t suppressed) {
             return fmt::format("listener {}: accept on {} failed: {}; backing off {} ms{}",
-                               opts.name, where, ec.message(), backoff.count(),
-                               suppressed_text(suppressed));
+                               opts.name, where, why, backoff.count(), suppressed_text(suppressed));
           });
           asio::steady_timer t(w.io, backoff);
           co_await t.async_wait(tuple_awaitable);
