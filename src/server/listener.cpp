@@ -232,7 +232,10 @@ struct listener::impl {
           backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
           continue;
         }
-        if (ec == asio::error::connection_aborted) continue;  // the client gave up first
+        if (ec == asio::error::connection_aborted) {  // the client gave up first
+          spdlog::debug("listener {}: accept on {}: {}", opts.name, where, ec.message());
+          continue;
+        }
         if (note_restart(fmt::format("accept on {} failed: {}", where, ec.message()))) break;
         continue;
       }
@@ -553,6 +556,12 @@ struct listener::impl {
         while (live.load() > 0 && std::chrono::steady_clock::now() < hard) {
           std::this_thread::sleep_for(10ms);
         }
+        if (live.load() > 0) {
+          spdlog::warn(
+              "listener {}: {} connections did not close within 3 s of close_notify; "
+              "dropping them",
+              opts.name, live.load());
+        }
       }
     }
     handshake_log.flush(spdlog::level::warn, [&](std::uint64_t n) {
@@ -694,7 +703,11 @@ awaitable<tls::result<std::vector<std::uint8_t>>> connection::recv(
 
 awaitable<std::error_code> connection::send(std::span<const std::uint8_t> data) {
   auto ec = co_await st_->sock->send(data);
-  if (!ec) st_->owner->bytes_out.fetch_add(data.size(), std::memory_order_relaxed);
+  if (!ec) {
+    st_->owner->bytes_out.fetch_add(data.size(), std::memory_order_relaxed);
+  } else if (!st_->end_reason && !st_->owner->stopping) {
+    st_->end_reason = ec;  // logged once when the connection ends
+  }
   co_return ec;
 }
 
