@@ -91,6 +91,26 @@ struct socket::state : std::enable_shared_from_this<state> {
     const bool raw_mode = opts.packet == framing::packet_mode::raw;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (timeout < std::chrono::milliseconds::zero()) {
+        remaining = infinity;
+      } else if (remaining.count() <= 0) {
+        remaining = std::chrono::milliseconds(0);
+      }
+      const bool nothing_buffered = raw_mode ? raw.empty() : dec.buffered() == 0;
+      if (nothing_buffered && !strm.engine().has_pending_input() && !strm.engine().at_eof()) {
+        // Idle: wait for bytes before taking a buffer, and give back the one we had, so a
+        // connection waiting for its next message holds no read buffer.
+        if (!raw_mode) dec.shrink_to_fit();
+        auto w = co_await with_timeout(strm.async_wait_input(tuple_awaitable), remaining);
+        if (!w) co_return make_error_code(errc::recv_timeout);
+        if (auto [wec] = *w; wec) {
+          closed = true;
+          co_return to_std(wec);
+        }
+        continue;
+      }
       std::span<std::uint8_t> buf;
       if (raw_mode) {
         if (!raw.empty() && (length == 0 || raw.size() >= length)) {
@@ -123,12 +143,6 @@ struct socket::state : std::enable_shared_from_this<state> {
         }
         buf = dec.prepare(std::min(kReadChunk, std::max<std::size_t>(dec.wanted(), 4096)));
       }
-      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (timeout < std::chrono::milliseconds::zero())
-        remaining = infinity;
-      else if (remaining.count() <= 0)
-        remaining = std::chrono::milliseconds(0);
       auto r = co_await with_timeout(
           strm.async_read_some(asio::buffer(buf.data(), buf.size()), tuple_awaitable), remaining);
       std::size_t n = 0;

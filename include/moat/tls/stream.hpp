@@ -81,6 +81,21 @@ class stream {
         std::forward<Token>(token));
   }
 
+  /// Completes when a read can make progress without waiting: received bytes are buffered
+  /// (or the peer closed), without taking a read buffer from the caller. Lets a reader
+  /// allocate its buffer only once data is there, so idle connections hold none.
+  /// Completion: void(boost::system::error_code).
+  template <class Token>
+  auto async_wait_input(Token&& token) {
+    return run<void(boost::system::error_code)>(
+        [](detail::engine& e, std::error_code& ec, std::size_t&) {
+          ec.clear();
+          return e.has_pending_input() || e.at_eof() ? detail::want::nothing
+                                                     : detail::want::input_and_retry;
+        },
+        std::forward<Token>(token));
+  }
+
   /// Encrypts and sends some bytes (at most one TLS record).
   /// Completion: void(boost::system::error_code, std::size_t).
   template <class ConstBufferSequence, class Token>
@@ -160,9 +175,11 @@ class stream {
     detail::want want = detail::want::nothing;
     std::error_code ec;
     std::size_t bytes = 0;
+    bool waited = false;  // an asynchronous step has completed (we are not in the initiator)
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code io_ec = {}, std::size_t = 0) {
+      if (ph != phase::start) waited = true;
       for (;;) {
         switch (ph) {
           case phase::start:
@@ -178,8 +195,10 @@ class stream {
               return;
             }
             if (want == detail::want::nothing) {
+              // Never complete inside the initiating call; once the operation has waited
+              // for I/O, we are in a completion handler and may complete directly.
+              if (waited) return complete(self, {});
               ph = phase::done;
-              // Never complete inside the initiating call.
               asio::post(s->socket_.get_executor(), std::move(self));
               return;
             }

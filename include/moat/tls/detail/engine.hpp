@@ -73,6 +73,8 @@ class engine {
   void commit_input(std::size_t n);
   /// The transport reached end of stream.
   void input_eof() noexcept { eof_ = true; }
+  /// Whether the transport has reached end of stream.
+  [[nodiscard]] bool at_eof() const noexcept { return eof_; }
 
   /// Engine → transport.
   [[nodiscard]] std::span<const std::uint8_t> output() const noexcept;
