@@ -141,7 +141,8 @@ struct socket::state : std::enable_shared_from_this<state> {
           strm.next_layer().close(pec);
           co_return ec;
         }
-        buf = dec.prepare(std::min(kReadChunk, std::max<std::size_t>(dec.wanted(), 4096)));
+        // One TLS record at a time; the buffer is given back when the connection goes idle.
+        buf = dec.prepare(kReadChunk);
       }
       auto r = co_await with_timeout(
           strm.async_read_some(asio::buffer(buf.data(), buf.size()), tuple_awaitable), remaining);
