@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.hpp"
 #include "cli/commands.hpp"
 
 namespace moat::cli {
@@ -74,25 +75,6 @@ void run_show(const std::string& file) {
     if (i != 0) fmt::print("\n");
     fmt::print("Certificate {} of {}:\n{}", i + 1, certs.size(), certs[i].summary());
   }
-}
-
-std::string read_password_file(const std::string& path) {
-  const std::string subject = "--password-file '" + path + "'";
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int e = errno;
-    throw config_error(subject, e == ENOENT ? pki::errc::file_missing : pki::errc::file_unreadable,
-                       e == ENOENT ? std::string() : std::generic_category().message(e));
-  }
-  std::string text;
-  char buf[512];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  std::fclose(f);
-  const auto eol = text.find_first_of("\r\n");
-  if (eol != std::string::npos) text.resize(eol);  // the first line is the password
-  if (text.empty()) throw config_error(subject, pki::errc::file_empty);
-  return text;
 }
 
 void run_check(const check_options& o) {

@@ -13,7 +13,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <charconv>
 #include <cstdio>
 #include <deque>
 #include <iostream>
@@ -22,6 +21,7 @@
 #include <moat/tls/socket.hpp>
 #include <thread>
 
+#include "cli/args.hpp"
 #include "cli/commands.hpp"
 
 namespace moat::cli {
@@ -44,38 +44,6 @@ struct connect_args {
   double timeout_s = 10;
 };
 
-/// Splits "host:port" / "[v6]:port".
-std::pair<std::string, std::uint16_t> split_target(const std::string& t) {
-  std::string host;
-  std::string port;
-  if (!t.empty() && t.front() == '[') {
-    const auto close = t.find(']');
-    if (close == std::string::npos || close + 1 >= t.size() || t[close + 1] != ':') {
-      throw config_error(fmt::format("target '{}'", t),
-                         std::make_error_code(std::errc::invalid_argument),
-                         "expected HOST:PORT or [IPv6]:PORT");
-    }
-    host = t.substr(1, close - 1);
-    port = t.substr(close + 2);
-  } else {
-    const auto colon = t.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      throw config_error(fmt::format("target '{}'", t),
-                         std::make_error_code(std::errc::invalid_argument), "expected HOST:PORT");
-    }
-    host = t.substr(0, colon);
-    port = t.substr(colon + 1);
-  }
-  unsigned value = 0;
-  const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535) {
-    throw config_error(fmt::format("target '{}'", t),
-                       std::make_error_code(std::errc::invalid_argument),
-                       "the port must be a number from 1 to 65535");
-  }
-  return {host, static_cast<std::uint16_t>(value)};
-}
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -87,21 +55,6 @@ std::vector<std::string> split_list(const std::string& s) {
     start = comma + 1;
   }
   return out;
-}
-
-std::string read_password_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    throw config_error(fmt::format("password-file '{}'", path),
-                       std::error_code(errno, std::generic_category()));
-  }
-  std::string s;
-  char buf[512];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
 }
 
 tls::options make_options(const connect_args& a) {
@@ -144,7 +97,7 @@ struct stdin_lines {
 
 asio::awaitable<int> run_connect(connect_args a, tls::context ctx, framing::packet_mode mode) {
   auto ex = co_await asio::this_coro::executor;
-  const auto [host, port] = split_target(a.target);
+  const auto [host, port] = split_host_port(a.target, "target", false);
   const auto timeout = std::chrono::milliseconds(static_cast<long>(a.timeout_s * 1000));
   auto s = co_await tls::socket::connect(ex, host, port, ctx, timeout, {.packet = mode});
   if (!s) {

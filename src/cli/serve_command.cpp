@@ -14,7 +14,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/args.hpp"
 #include "cli/commands.hpp"
 
 namespace moat::cli {
@@ -191,31 +191,12 @@ void setup_logging(const std::string& format) {
 // ---- Addresses -----------------------------------------------------------------------------
 
 asio::ip::tcp::endpoint parse_listen(const std::string& s) {
-  std::string host;
-  std::string port;
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find(']');
-    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      bad(fmt::format("--listen '{}'", s), "expected ADDR:PORT or [IPv6]:PORT");
-    }
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    const auto colon = s.rfind(':');
-    if (colon == std::string::npos) bad(fmt::format("--listen '{}'", s), "expected ADDR:PORT");
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
+  const auto hp = split_host_port(s, "--listen", true);
   boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  const auto addr = asio::ip::make_address(hp.host.empty() ? "0.0.0.0" : hp.host, ec);
   if (ec)
     bad(fmt::format("--listen '{}'", s), "the address must be a numeric IPv4 or IPv6 address");
-  unsigned p = 0;
-  const auto [end, perr] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (perr != std::errc{} || end != port.data() + port.size() || p > 65535) {
-    bad(fmt::format("--listen '{}'", s), "the port must be a number from 0 to 65535");
-  }
-  return {addr, static_cast<std::uint16_t>(p)};
+  return {addr, hp.port};
 }
 
 std::chrono::milliseconds seconds(double s, const char* option) {
@@ -307,23 +288,11 @@ local_certificate ensure_local_certificate(const fs::path& dir) {
   return r;
 }
 
-std::string read_password(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    throw config_error(fmt::format("password_file '{}'", path),
-                       std::error_code(errno, std::generic_category()), "cannot read it");
-  }
-  std::string line;
-  std::getline(f, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
-  return line;
-}
-
 tls::options tls_options(const serve_config& c, const local_certificate* ss) {
   tls::options o;
   o.certfile = ss != nullptr ? ss->certfile : fs::path(c.cert);
   o.keyfile = ss != nullptr ? ss->keyfile : fs::path(c.key.empty() ? c.cert : c.key);
-  if (!c.password_file.empty()) o.password = read_password(c.password_file);
+  if (!c.password_file.empty()) o.password = read_password_file(c.password_file);
   if (!c.cacert.empty()) o.cacertfile = c.cacert;
   if (c.verify_peer) o.verify = tls::verify_mode::peer;
   o.fail_if_no_peer_cert = c.fail_if_no_peer_cert;
