@@ -27,6 +27,7 @@
 
 #include "server/log_limiter.hpp"
 #include "server/proxy_protocol.hpp"
+#include "tls/with_timeout.hpp"
 
 namespace moat::server {
 
@@ -112,7 +113,9 @@ struct listener::impl {
   log_limiter accept_log{5, 1s};
 
   impl(listener_options o, tls::options t, handler hh)
-      : opts(std::move(o)), h(std::move(hh)), ctx(tls::role::server, with_timeout(std::move(t))) {
+      : opts(std::move(o)),
+        h(std::move(hh)),
+        ctx(tls::role::server, with_handshake_timeout(std::move(t))) {
     validate();
     max_conns = opts.max_connections;
     unsigned n =
@@ -126,7 +129,7 @@ struct listener::impl {
     bind_all();
   }
 
-  tls::options with_timeout(tls::options t) const {
+  tls::options with_handshake_timeout(tls::options t) const {
     t.handshake_timeout = opts.handshake_timeout;
     return t;
   }
@@ -423,7 +426,7 @@ struct listener::impl {
                     opts.name, endpoint_text(st->peer), st->id, failure_text,
                     tls::alert_name(tls::alert_for(tls::errc::handler_failed)));
       if (st->sock->is_open()) {
-        co_await with_deadline(
+        co_await tls::detail::with_timeout(
             st->sock->tls_stream().async_abort(tls::errc::handler_failed, tuple_awaitable), 1s);
       }
       boost::system::error_code ignored;
@@ -435,12 +438,6 @@ struct listener::impl {
                                     tls::reason_name(st->end_reason)));
     }
     if (st->sock->is_open()) co_await st->sock->close();
-  }
-
-  template <class T>
-  static awaitable<void> with_deadline(awaitable<T> op, std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await (std::move(op) || t.async_wait(tuple_awaitable));
   }
 
   static awaitable<void> run_events(const event_handler_factory& f, connection& c) {
@@ -542,8 +539,8 @@ struct listener::impl {
                 w.io,
                 [st]() -> awaitable<void> {
                   if (st->sock->is_open()) {
-                    co_await with_deadline(st->sock->tls_stream().async_shutdown(tuple_awaitable),
-                                           500ms);
+                    co_await tls::detail::with_timeout(
+                        st->sock->tls_stream().async_shutdown(tuple_awaitable), 500ms);
                   }
                   boost::system::error_code ignored;
                   st->sock->tls_stream().next_layer().cancel(ignored);
@@ -630,7 +627,7 @@ void listener::set_max_connections(std::size_t n) {
 
 void listener::reload(tls::options tls_opts) {
   try {
-    impl_->ctx.reload(impl_->with_timeout(std::move(tls_opts)));
+    impl_->ctx.reload(impl_->with_handshake_timeout(std::move(tls_opts)));
   } catch (const config_error& e) {
     spdlog::error("listener {}: reload rejected, the old certificate stays in service: {}",
                   impl_->opts.name, e.what());

@@ -15,11 +15,14 @@
 #include <moat/error.hpp>
 #include <moat/tls/socket.hpp>
 
+#include "tls/with_timeout.hpp"
+
 namespace moat::tls {
 
 using asio::awaitable;
 using asio::use_awaitable;
 using namespace asio::experimental::awaitable_operators;
+using detail::with_timeout;
 namespace {
 constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -28,17 +31,6 @@ std::error_code to_std(const boost::system::error_code& ec) {
   return ec;
 }
 
-// Runs `op` (an awaitable) against a deadline; on expiry the operation is cancelled and
-// `timeout_error` returned.
-template <class T>
-awaitable<std::optional<T>> with_timeout(awaitable<T> op, std::chrono::milliseconds timeout) {
-  if (timeout < std::chrono::milliseconds::zero()) co_return co_await std::move(op);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(timeout);
-  auto r = co_await (std::move(op) || timer.async_wait(tuple_awaitable));
-  if (r.index() == 0) co_return std::move(std::get<0>(r));
-  co_return std::nullopt;
-}
 }  // namespace
 
 struct socket::state : std::enable_shared_from_this<state> {
