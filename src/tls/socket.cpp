@@ -57,18 +57,25 @@ struct socket::state : std::enable_shared_from_this<state> {
         opts(o),
         dec(framing::options{o.packet, o.packet_size}),
         send_wait(strm.get_executor()) {
-    apply_socket_options();
+    // A socket that cannot take its options here (e.g. the peer is already gone) fails its
+    // handshake next, which reports why.
+    (void)apply_socket_options();
   }
 
-  void apply_socket_options() {
+  // The first failure, if any (all options are still tried).
+  std::error_code apply_socket_options() {
     auto& s = strm.next_layer();
-    boost::system::error_code ignored;
-    s.set_option(asio::ip::tcp::no_delay(opts.nodelay), ignored);
-    s.set_option(asio::socket_base::keep_alive(opts.keepalive), ignored);
-    if (opts.sndbuf > 0) s.set_option(asio::socket_base::send_buffer_size(opts.sndbuf), ignored);
-    if (opts.recbuf > 0) {
-      s.set_option(asio::socket_base::receive_buffer_size(opts.recbuf), ignored);
-    }
+    boost::system::error_code first;
+    auto set = [&](const auto& option) {
+      boost::system::error_code ec;
+      s.set_option(option, ec);
+      if (ec && !first) first = ec;
+    };
+    set(asio::ip::tcp::no_delay(opts.nodelay));
+    set(asio::socket_base::keep_alive(opts.keepalive));
+    if (opts.sndbuf > 0) set(asio::socket_base::send_buffer_size(opts.sndbuf));
+    if (opts.recbuf > 0) set(asio::socket_base::receive_buffer_size(opts.recbuf));
+    return to_std(first);
   }
 
   // The next message in the current framing (or raw bytes).
@@ -406,9 +413,9 @@ std::error_code socket::setopts(const socket_options& o) {
     }
   }
   st.opts = o;
-  st.apply_socket_options();
+  const auto ec = st.apply_socket_options();
   st.start_active();
-  return {};
+  return ec;
 }
 
 void socket::set_handler(active_handler h) {

@@ -110,7 +110,8 @@ class socket {
 
   [[nodiscard]] const socket_options& getopts() const noexcept;
   /// Applies options; switching `active` on starts delivery to the handler. Returns
-  /// invalid_option for a bad combination (e.g. active without a handler).
+  /// errc::wrong_mode for active delivery without a handler (nothing is changed then), or
+  /// the system's error for a socket option it could not set (the others are applied).
   std::error_code setopts(const socket_options& opts);
   /// The receiver of active delivery.
   void set_handler(active_handler h);
