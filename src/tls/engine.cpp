@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,6 +26,15 @@ constexpr std::size_t kMaxRecordPlaintext = 16384;
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[16];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+/// The DNS name a client asked for with SNI (server side), empty when none.
+std::string requested_server_name(gnutls_session_t s) {
+  char name[256];
+  std::size_t len = sizeof(name);
+  unsigned type = 0;
+  if (gnutls_server_name_get(s, name, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS) return {};
+  return std::string(name, len);
 }
 
 std::string hex(const unsigned char* p, std::size_t n) {
@@ -158,11 +168,8 @@ struct engine::impl {
 
   static int on_client_hello(gnutls_session_t s) {
     impl* i = self(s);
-    char name[256];
-    std::size_t len = sizeof(name);
-    unsigned type = 0;
-    if (gnutls_server_name_get(s, name, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS) return 0;
-    const std::string host(name, len);
+    const std::string host = requested_server_name(s);
+    if (host.empty()) return 0;
     const auto& st = *i->state;
     std::shared_ptr<credentials> chosen;
     if (st.opts.sni_fun) {
@@ -523,7 +530,10 @@ want engine::handshake(std::error_code& ec) {
     const bool tls13 = gnutls_protocol_get_version(s) == GNUTLS_TLS1_3;
     if (st.side == role::server && tls13 && st.ticket_key.data != nullptr &&
         st.opts.session_tickets > 0) {
-      gnutls_session_ticket_send(s, st.opts.session_tickets, 0);
+      if (const int trc = gnutls_session_ticket_send(s, st.opts.session_tickets, 0); trc < 0) {
+        // Not fatal: this client just cannot resume; say why.
+        spdlog::warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
+      }
     }
     if (st.side == role::client && !tls13 && st.opts.reuse_sessions &&
         !impl_->session_key.empty()) {
@@ -645,10 +655,7 @@ connection_info engine::info() const {
   if (impl_->state->side == role::client) {
     ci.sni = impl_->server_name;
   } else {
-    char name[256];
-    std::size_t len = sizeof(name);
-    unsigned type = 0;
-    if (gnutls_server_name_get(s, name, &len, &type, 0) == 0) ci.sni.assign(name, len);
+    ci.sni = requested_server_name(s);
   }
   gnutls_datum_t proto{};
   if (gnutls_alpn_get_selected_protocol(s, &proto) == 0) {
