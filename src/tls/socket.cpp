@@ -15,6 +15,7 @@
 #include <moat/error.hpp>
 #include <moat/tls/socket.hpp>
 
+#include "tls/context_state.hpp"
 #include "tls/with_timeout.hpp"
 
 namespace moat::tls {
@@ -230,7 +231,9 @@ awaitable<result<socket>> socket::connect(asio::any_io_executor ex, std::string 
   auto r = co_await with_timeout(asio::async_connect(tcp, endpoints, tuple_awaitable), timeout);
   if (!r) co_return make_error_code(errc::connect_timeout);
   if (auto [cec, ep] = *r; cec) co_return to_std(cec);
-  const auto& o = ctx.opts();
+  // The state, not opts(): opts() copies every option (callbacks included) per call.
+  const auto cfg = ctx.state();
+  const auto& o = cfg->opts;
   std::string name = o.server_name_indication.empty() ? host : o.server_name_indication;
   auto st =
       std::make_shared<state>(std::move(tcp), ctx, name, fmt::format("{}:{}", name, port), opts);
@@ -261,7 +264,7 @@ awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) 
   auto st = st_;
   if (!st || st->closed) co_return make_error_code(errc::not_connected);
   if (timeout < std::chrono::milliseconds::zero()) {
-    timeout = st->ctx.opts().handshake_timeout;
+    timeout = st->ctx.state()->opts.handshake_timeout;
   }
   auto r = co_await with_timeout(st->strm.async_handshake(tuple_awaitable), timeout);
   std::error_code ec;
