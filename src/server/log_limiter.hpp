@@ -19,7 +19,7 @@ class log_limiter {
   /// Logs `make(suppressed)` unless this window's quota is used up; `suppressed` is how many
   /// lines were dropped since the last one logged.
   template <class MakeMessage>
-  void log(spdlog::level::level_enum level, MakeMessage&& make) {
+  void log(spdlog::logger& logger, spdlog::level::level_enum level, MakeMessage&& make) {
     std::uint64_t dropped = 0;
     {
       std::lock_guard lock(mu_);
@@ -36,19 +36,19 @@ class log_limiter {
       dropped = suppressed_;
       suppressed_ = 0;
     }
-    spdlog::log(level, "{}", make(dropped));
+    logger.log(level, "{}", make(dropped));
   }
 
   /// Logs `make(n)` if n > 0 lines were dropped since the last one logged.
   template <class MakeSummary>
-  void flush(spdlog::level::level_enum level, MakeSummary&& make) {
+  void flush(spdlog::logger& logger, spdlog::level::level_enum level, MakeSummary&& make) {
     std::uint64_t dropped = 0;
     {
       std::lock_guard lock(mu_);
       dropped = suppressed_;
       suppressed_ = 0;
     }
-    if (dropped > 0) spdlog::log(level, "{}", make(dropped));
+    if (dropped > 0) logger.log(level, "{}", make(dropped));
   }
 
  private:

@@ -74,6 +74,8 @@ errc_info info(errc e) {
       return {"timeout", "no data arrived within the timeout", 0};
     case errc::connect_timeout:
       return {"timeout", "connection was not established within the timeout", 0};
+    case errc::send_timeout:
+      return {"send_timeout", "the peer did not take the data within the send timeout", 0};
     case errc::no_application_protocol:
       return {"no_application_protocol", "no ALPN protocol in common with the peer", 120};
     case errc::unrecognized_name:

@@ -13,10 +13,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <moat/error.hpp>
+#include <moat/log.hpp>
+#include <moat/tls/detail/waiter_queue.hpp>
+#include <moat/tls/detail/with_timeout.hpp>
 #include <moat/tls/socket.hpp>
 
 #include "tls/context_state.hpp"
-#include "tls/with_timeout.hpp"
 
 namespace moat::tls {
 
@@ -42,7 +44,7 @@ struct socket::state : std::enable_shared_from_this<state> {
   std::vector<std::uint8_t> raw;                     // raw-mode buffer
   std::optional<std::vector<std::uint8_t>> pending;  // a frame read after active turned off
   active_handler handler;
-  asio::steady_timer send_wait;
+  detail::waiter_queue send_waiters;  // senders queued behind the one sending
   std::vector<std::uint8_t> send_buf;
   bool handshake_done = false;
   bool closed = false;
@@ -56,8 +58,7 @@ struct socket::state : std::enable_shared_from_this<state> {
       : strm(std::move(tcp), c, std::move(name), std::move(key)),
         ctx(c),
         opts(o),
-        dec(framing::options{o.packet, o.packet_size}),
-        send_wait(strm.get_executor()) {
+        dec(framing::options{o.packet, o.packet_size}) {
     // A socket that cannot take its options here (e.g. the peer is already gone) fails its
     // handshake next, which reports why.
     (void)apply_socket_options();
@@ -77,6 +78,19 @@ struct socket::state : std::enable_shared_from_this<state> {
     if (opts.sndbuf > 0) set(asio::socket_base::send_buffer_size(opts.sndbuf));
     if (opts.recbuf > 0) set(asio::socket_base::receive_buffer_size(opts.recbuf));
     return to_std(first);
+  }
+
+  // Closes the TCP connection at once; queued senders fail.
+  void close_transport() noexcept {
+    closed = true;
+    boost::system::error_code ignored;
+    strm.next_layer().close(ignored);
+    send_waiters.notify_all(asio::error::not_connected);
+  }
+
+  // The sender that finishes hands the turn to the next one queued (or frees it).
+  void pass_send_turn() {
+    if (!send_waiters.notify_one()) sending = false;
   }
 
   // The next message in the current framing (or raw bytes).
@@ -129,16 +143,9 @@ struct socket::state : std::enable_shared_from_this<state> {
         std::error_code ec;
         if (auto f = dec.next(ec)) co_return std::vector<std::uint8_t>(f->begin(), f->end());
         if (ec) {
-          // A malformed or oversized frame: the stream can't be resynchronised. Close it and
-          // say why (never a silent close).
-          boost::system::error_code pec;
-          const auto peer = strm.next_layer().remote_endpoint(pec);
-          spdlog::warn("tls: closing connection from {}: {} ({}, limit {} bytes)",
-                       pec ? std::string("?")
-                           : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
-                       ec.message(), framing::to_string(opts.packet), dec.max_packet_size());
-          closed = true;
-          strm.next_layer().close(pec);
+          // A malformed or oversized frame: the stream can't be resynchronised. Close it; the
+          // error says why (the listener logs it as the connection's end, rate-limited).
+          close_transport();
           co_return ec;
         }
         // One TLS record at a time; the buffer is given back when the connection goes idle.
@@ -168,31 +175,60 @@ struct socket::state : std::enable_shared_from_this<state> {
   // Active delivery: read and hand messages to the handler until the mode turns passive.
   static awaitable<void> active_loop(std::shared_ptr<state> self) {
     self->active_running = true;
-    while (!self->owner_gone && self->opts.active.mode != framing::delivery::passive) {
-      auto r = co_await self->read_message(0, infinity);
-      if (self->owner_gone) break;
+    try {
+      co_await self->deliver();
+    } catch (const std::exception& e) {
+      self->handler_threw(e.what());
+    } catch (...) {
+      self->handler_threw("unknown exception");
+    }
+    self->active_running = false;
+  }
+
+  awaitable<void> deliver() {
+    while (!owner_gone && opts.active.mode != framing::delivery::passive) {
+      auto r = co_await read_message(0, infinity);
+      if (owner_gone) break;
       if (!r) {
         if (r.error() == std::error_code(errc::closed)) {
-          if (self->handler.on_closed) self->handler.on_closed();
-        } else if (self->handler.on_error) {
-          self->handler.on_error(r.error());
+          if (handler.on_closed) handler.on_closed();
+        } else if (handler.on_error) {
+          handler.on_error(r.error());
         }
         break;
       }
-      if (self->opts.active.mode == framing::delivery::passive) {
-        self->pending = std::move(*r);  // turned passive while we were reading
+      if (opts.active.mode == framing::delivery::passive) {
+        pending = std::move(*r);  // turned passive while we were reading
         break;
       }
-      if (self->handler.on_data) self->handler.on_data(*r);
-      if (self->opts.active.mode == framing::delivery::once) {
-        self->opts.active.mode = framing::delivery::passive;
-      } else if (self->opts.active.mode == framing::delivery::count &&
-                 --self->opts.active.count == 0) {
-        self->opts.active.mode = framing::delivery::passive;
-        if (self->handler.on_passive) self->handler.on_passive();
+      if (handler.on_data) handler.on_data(*r);
+      if (opts.active.mode == framing::delivery::once) {
+        opts.active.mode = framing::delivery::passive;
+      } else if (opts.active.mode == framing::delivery::count && --opts.active.count == 0) {
+        opts.active.mode = framing::delivery::passive;
+        if (handler.on_passive) handler.on_passive();
       }
     }
-    self->active_running = false;
+  }
+
+  // An active-mode callback threw: like an Erlang owner process that crashed, the
+  // connection ends -- loudly: the peer gets internal_error, the log one line.
+  void handler_threw(const std::string& what) {
+    boost::system::error_code pec;
+    const auto peer = strm.next_layer().remote_endpoint(pec);
+    default_logger()->error(
+        "tls: the active-mode handler of the connection with {} threw: {}; closing it (alert "
+        "sent: internal_error)",
+        pec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
+        what);
+    if (!closed && handshake_done && !sending) {
+      (void)strm.engine().abort(make_error_code(errc::handler_failed));
+      const auto out = strm.engine().output();
+      boost::system::error_code wec;
+      strm.next_layer().write_some(asio::buffer(out.data(), out.size()), wec);  // best effort
+      strm.engine().consume_output(out.size());
+    }
+    close_transport();
   }
 
   void start_active() {
@@ -206,7 +242,10 @@ socket::socket(std::shared_ptr<state> st) noexcept : st_(std::move(st)) {}
 socket::socket(socket&&) noexcept = default;
 socket& socket::operator=(socket&& other) noexcept {
   if (this != &other) {
-    if (st_) st_->owner_gone = true;
+    if (st_) {
+      st_->owner_gone = true;
+      st_->close_transport();
+    }
     st_ = std::move(other.st_);
   }
   return *this;
@@ -214,8 +253,7 @@ socket& socket::operator=(socket&& other) noexcept {
 socket::~socket() {
   if (st_) {
     st_->owner_gone = true;
-    boost::system::error_code ignored;
-    st_->strm.next_layer().close(ignored);
+    st_->close_transport();
   }
 }
 
@@ -274,9 +312,7 @@ awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) 
     ec = hec == asio::error::eof ? make_error_code(errc::closed) : to_std(hec);
   }
   if (ec) {
-    st->closed = true;
-    boost::system::error_code ignored;
-    st->strm.next_layer().close(ignored);
+    st->close_transport();
     co_return ec;
   }
   st->handshake_done = true;
@@ -293,10 +329,16 @@ awaitable<std::error_code> socket::send(std::string_view data) {
 awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
   auto st = st_;
   if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
-  // One message at a time, so concurrent senders never interleave records.
-  while (st->sending) {
-    st->send_wait.expires_at(asio::steady_timer::time_point::max());
-    co_await st->send_wait.async_wait(tuple_awaitable);
+  // One message at a time, so concurrent senders never interleave records. A sender that
+  // finds the socket busy queues up and is handed the turn when the one before it is done.
+  if (st->sending) {
+    auto [wec] =
+        co_await detail::async_wait_in(st->send_waiters, st->strm.get_executor(), tuple_awaitable);
+    if (wec) co_return make_error_code(errc::not_connected);
+    if (st->closed) {
+      st->pass_send_turn();
+      co_return make_error_code(errc::not_connected);
+    }
   }
   st->sending = true;
   std::error_code ec;
@@ -304,12 +346,19 @@ awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
   buf.clear();
   ec = framing::encode(framing::options{st->opts.packet, st->opts.packet_size}, data, buf);
   if (!ec) {
-    auto [wec, n] = co_await asio::async_write(st->strm, asio::buffer(buf), tuple_awaitable);
-    ec = to_std(wec);
+    const auto limit = st->opts.send_timeout.count() > 0 ? st->opts.send_timeout : infinity;
+    auto r = co_await with_timeout(asio::async_write(st->strm, asio::buffer(buf), tuple_awaitable),
+                                   limit);
+    if (!r) {
+      // A record may be half-written: the stream cannot go on, so it is closed.
+      st->close_transport();
+      ec = make_error_code(errc::send_timeout);
+    } else if (auto [wec, n] = *r; wec) {
+      ec = to_std(wec);
+    }
   }
   if (buf.capacity() > 64 * 1024) std::vector<std::uint8_t>().swap(buf);
-  st->sending = false;
-  st->send_wait.cancel();
+  st->pass_send_turn();
   co_return ec;
 }
 
@@ -327,15 +376,22 @@ awaitable<result<std::vector<std::uint8_t>>> socket::recv(std::size_t length,
   co_return r;
 }
 
-awaitable<void> socket::close() {
+awaitable<void> socket::close(std::chrono::milliseconds timeout) {
   auto st = st_;
   if (!st) co_return;
   if (!st->closed && st->handshake_done) {
-    co_await with_timeout(st->strm.async_shutdown(tuple_awaitable), std::chrono::seconds(5));
+    co_await with_timeout(st->strm.async_shutdown(tuple_awaitable), timeout);
   }
-  st->closed = true;
-  boost::system::error_code ignored;
-  st->strm.next_layer().close(ignored);
+  st->close_transport();
+}
+
+awaitable<void> socket::abort(std::error_code reason) {
+  auto st = st_;
+  if (!st) co_return;
+  if (!st->closed && st->strm.next_layer().is_open()) {
+    co_await with_timeout(st->strm.async_abort(reason, tuple_awaitable), std::chrono::seconds(1));
+  }
+  st->close_transport();
 }
 
 awaitable<std::error_code> socket::shutdown(shutdown_how how) {
@@ -393,7 +449,8 @@ result<asio::ip::tcp::endpoint> socket::sockname() const {
 }
 
 const socket_options& socket::getopts() const noexcept {
-  return st_->opts;
+  static const socket_options none{};
+  return st_ ? st_->opts : none;
 }
 
 std::error_code socket::setopts(const socket_options& o) {
@@ -422,16 +479,20 @@ std::error_code socket::setopts(const socket_options& o) {
 }
 
 void socket::set_handler(active_handler h) {
-  st_->handler = std::move(h);
+  if (st_) st_->handler = std::move(h);
 }
 bool socket::is_open() const noexcept {
-  return st_ && !st_->closed;
+  return st_ && !st_->closed && st_->strm.next_layer().is_open();
 }
-stream& socket::tls_stream() noexcept {
-  return st_->strm;
+socket::state& socket::checked() const {
+  if (!st_) throw std::logic_error("moat::tls::socket: used after it was moved from");
+  return *st_;
 }
-asio::any_io_executor socket::get_executor() const noexcept {
-  return st_->strm.next_layer().get_executor();
+stream& socket::tls_stream() {
+  return checked().strm;
+}
+asio::any_io_executor socket::get_executor() const {
+  return checked().strm.get_executor();
 }
 
 listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,

@@ -16,73 +16,14 @@
 #include <set>
 #include <thread>
 
+#include "server/server_fixture.hpp"
 #include "support/support.hpp"
 
 namespace moat::server {
 namespace {
 
-namespace asio = boost::asio;
-using namespace std::chrono_literals;
-using tcp = asio::ip::tcp;
-using asio::awaitable;
-
-std::string text(const std::vector<std::uint8_t>& v) {
-  return {v.begin(), v.end()};
-}
-
-void raise_fd_limit() {
-  rlimit rl{};
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &rl);
-}
-
-coroutine_handler echo() {
-  return [](connection& c) -> awaitable<void> {
-    for (;;) {
-      auto m = co_await c.recv();
-      if (!m) co_return;
-      if (text(*m) == "boom") throw std::runtime_error("the handler blew up on purpose");
-      if (co_await c.send(std::span<const std::uint8_t>(*m))) co_return;
-    }
-  };
-}
-
-struct listener_test : ::testing::Test {
-  test::temp_dir dir;
-  test::test_ca ca{dir.path() / "ca"};
-  test::issued leaf = ca.issue("localhost");
-  asio::io_context io;  // the clients'
-  tls::context cctx = [&] {
-    tls::options o;
-    o.cacertfile = ca.certfile();
-    return tls::context(tls::role::client, o);
-  }();
-  const tls::socket_options u32{.packet = framing::packet_mode::u32};
-
-  void SetUp() override { raise_fd_limit(); }
-
-  tls::options server_tls(const test::issued& l) const {
-    tls::options o;
-    o.certfile = l.certfile;
-    o.keyfile = l.keyfile;
-    return o;
-  }
-  listener_options opts(unsigned workers = 2) const {
-    listener_options o;
-    o.name = "test";
-    o.addresses = {tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
-    o.workers = workers;
-    o.socket = u32;
-    o.shutdown_grace = 2s;
-    return o;
-  }
-  static std::uint16_t port(const listener& l) { return l.local_endpoints().front().port(); }
-
-  awaitable<tls::result<tls::socket>> dial(std::uint16_t p) {
-    co_return co_await tls::socket::connect(io.get_executor(), "localhost", p, cctx, 10s, u32);
-  }
-};
+using namespace test_fixture;
+using listener_test = server_fixture;
 
 TEST_F(listener_test, EchoesForAThousandConcurrentClientsWithEveryByteChecked) {
   listener l(opts(), server_tls(leaf), echo());

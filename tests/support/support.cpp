@@ -4,10 +4,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -224,6 +229,95 @@ void child_process::kill(int sig) {
 std::filesystem::path source_dir() {
   const char* s = std::getenv("MOAT_SOURCE_DIR");
   return s != nullptr ? std::filesystem::path(s) : std::filesystem::current_path();
+}
+
+std::pair<tls::socket, tls::socket> connected_pair(asio::io_context& io,
+                                                   const tls::context& server_ctx,
+                                                   const tls::context& client_ctx,
+                                                   tls::socket_options server_opts,
+                                                   tls::socket_options client_opts) {
+  auto ls = tls::listen_socket::listen(io.get_executor(), {asio::ip::make_address("127.0.0.1"), 0},
+                                       server_ctx, {.accepted = server_opts});
+  std::optional<tls::socket> server;
+  std::optional<tls::socket> client;
+  std::string failure;
+  run(io, [&]() -> asio::awaitable<void> {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto s = co_await ls.transport_accept();
+          if (!s) {
+            failure = "accept: " + s.error().message();
+          } else if (auto ec = co_await s->handshake(scaled(std::chrono::seconds(10)))) {
+            failure = "server handshake: " + ec.message();
+          } else {
+            server.emplace(std::move(*s));
+          }
+        },
+        asio::detached);
+    auto c =
+        co_await tls::socket::connect(io.get_executor(), "localhost", ls.local_endpoint().port(),
+                                      client_ctx, scaled(std::chrono::seconds(10)), client_opts);
+    if (!c) throw std::runtime_error("connect: " + c.error().message());
+    client.emplace(std::move(*c));
+    while (!server && failure.empty()) {
+      asio::steady_timer t(io, std::chrono::milliseconds(1));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }());
+  if (!server) throw std::runtime_error(failure);
+  return {std::move(*server), std::move(*client)};
+}
+
+int slowdown() noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+  return 4;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return 4;
+#else
+  return 1;
+#endif
+#else
+  return 1;
+#endif
+}
+
+std::chrono::microseconds cpu_time(int pid) {
+  using std::chrono::microseconds;
+  if (pid == 0) {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    auto us = [](const timeval& tv) {
+      return microseconds(tv.tv_sec * 1000000L + tv.tv_usec);
+    };
+    return us(ru.ru_utime) + us(ru.ru_stime);
+  }
+  // /proc/<pid>/stat: "pid (comm) state ..." -- utime and stime are fields 14 and 15; the
+  // command name may hold spaces, so count from the closing parenthesis.
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) throw std::runtime_error("cannot read /proc/<pid>/stat");
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  long long utime = 0;
+  long long stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return microseconds((utime + stime) * 1000000LL / hz);
+}
+
+double cpu_share(int pid, std::chrono::milliseconds window) {
+  const auto c0 = cpu_time(pid);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(window);  // the measurement window itself, not a wait
+  const auto c1 = cpu_time(pid);
+  const auto wall = std::chrono::steady_clock::now() - t0;
+  return std::chrono::duration<double>(c1 - c0).count() /
+         std::chrono::duration<double>(wall).count();
 }
 
 }  // namespace moat::test

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <moat/pki/pki.hpp>
+#include <moat/tls/socket.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -118,7 +119,7 @@ class child_process {
 };
 
 /// Runs `aw` on `io` until it completes (or `timeout` passes: then throws), returning its
-/// value; exceptions propagate.
+/// value; exceptions propagate. `io` is left ready to run again.
 template <class T>
 T run(asio::io_context& io, asio::awaitable<T> aw,
       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -131,8 +132,30 @@ T run(asio::io_context& io, asio::awaitable<T> aw,
     }
     io.run_for(std::chrono::milliseconds(20));
   }
+  io.restart();  // running out of work stops an io_context: leave it ready to run again
   return fut.get();
 }
+
+/// A handshaken moat TLS connection over loopback: {server side, client side}, both on `io`.
+/// The client verifies "localhost". Throws if either side fails.
+[[nodiscard]] std::pair<tls::socket, tls::socket> connected_pair(
+    asio::io_context& io, const tls::context& server_ctx, const tls::context& client_ctx,
+    tls::socket_options server_opts = {}, tls::socket_options client_opts = {});
+
+/// How many times slower this build runs than a plain optimised one (4 under the sanitizers,
+/// else 1). Deadlines that guard against hangs scale by it; assertions about behaviour do not.
+[[nodiscard]] int slowdown() noexcept;
+/// `d` scaled for this build (see slowdown()).
+template <class Rep, class Period>
+[[nodiscard]] std::chrono::duration<Rep, Period> scaled(std::chrono::duration<Rep, Period> d) {
+  return d * slowdown();
+}
+
+/// CPU time (user + system) a process has used so far; pid 0 = this process. Read from
+/// getrusage for this process and /proc/<pid>/stat (clock ticks) for another.
+[[nodiscard]] std::chrono::microseconds cpu_time(int pid = 0);
+/// The share of one core (1.0 = a whole core) a process uses while `window` passes.
+[[nodiscard]] double cpu_share(int pid, std::chrono::milliseconds window);
 
 /// Directory of the project's source tree (for test data and scripts).
 [[nodiscard]] std::filesystem::path source_dir();

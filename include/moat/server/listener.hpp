@@ -19,6 +19,10 @@
 #include <variant>
 #include <vector>
 
+namespace spdlog {
+class logger;
+}
+
 namespace moat::server {
 
 /// The coroutine style: owns the connection until it returns. Returning ends the connection
@@ -38,17 +42,24 @@ struct listener_options {
   std::string name = "moat";                              ///< for logs and stats
   std::vector<boost::asio::ip::tcp::endpoint> addresses;  ///< IPv4 and IPv6, several at once
   unsigned workers = 0;                                   ///< acceptor/io threads; 0 = one per core
-  std::size_t max_connections = 16384;  ///< exact, global; excess waits in the backlog
+  /// Exact and global: a connection exists only while it holds one of these slots. An
+  /// acceptor that finds none waits for one (first come, first served) and accepts nothing
+  /// meanwhile, so the excess waits in the kernel's backlog; no client waits while a slot is
+  /// free.
+  std::size_t max_connections = 16384;
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds idle_timeout{0};        ///< 0 = none; else recv without data closes
   std::chrono::milliseconds shutdown_grace{10000};  ///< drain time on stop()
   int backlog = 1024;
-  tls::socket_options socket{};  ///< packet mode and socket options of connections
+  tls::socket_options socket{};  ///< packet mode, send timeout and socket options of connections
   proxy_protocol proxy = proxy_protocol::none;
   /// Accept failures other than descriptor/memory exhaustion tolerated per period before the
   /// listener stops loudly (OTP's supervisor intensity/period).
   unsigned restart_intensity = 10;
   std::chrono::milliseconds restart_period{10000};
+  /// Where the listener logs (start, stop, failed handshakes, abnormal ends); null = the logger
+  /// named "moat" (moat::default_logger()).
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 /// Counters of a listener. A snapshot; thread-safe to take.
@@ -79,7 +90,8 @@ struct connection_summary {
 /// A running listener. Construction validates everything (TLS options, files, addresses) and
 /// binds the sockets, throwing moat::config_error (or std::system_error for a bind failure)
 /// before any connection is accepted; start() begins accepting. All member functions are
-/// thread-safe. The destructor stops it (with the grace period).
+/// thread-safe. The destructor stops it (with the grace period); it must not run on one of
+/// the listener's own threads (a handler).
 class listener {
  public:
   listener(listener_options opts, tls::options tls_opts, handler h);
@@ -94,7 +106,10 @@ class listener {
   /// Accepts again.
   void resume();
   /// Graceful stop: stop accepting, let connections finish within the grace period, then
-  /// close the rest with close_notify; joins the workers. Idempotent.
+  /// close the rest with close_notify; joins the workers. Idempotent. Called from a handler
+  /// (one of the listener's own threads), it starts the stop on another thread and returns at
+  /// once; wait() or the destructor sees it through. Handlers that ignore the drain are
+  /// destroyed (their coroutine frames unwound) 3 s after the grace period.
   void stop();
   /// Blocks until the listener stops (by stop() or because it failed).
   void wait();

@@ -49,6 +49,7 @@ enum class errc {
   handshake_timeout,
   recv_timeout,
   connect_timeout,
+  send_timeout,             ///< the peer did not take a message within the send timeout (closed).
   no_application_protocol,  ///< no ALPN protocol in common.
   unrecognized_name,        ///< SNI name with no certificate for it.
   closed,                   ///< the peer closed the connection (close_notify or EOF).

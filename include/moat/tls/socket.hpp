@@ -43,6 +43,11 @@ struct socket_options {
   bool keepalive = false;         ///< SO_KEEPALIVE
   int sndbuf = 0;                 ///< SO_SNDBUF (0 = system default)
   int recbuf = 0;                 ///< SO_RCVBUF (0 = system default)
+  /// How long one send may wait for the peer to take its bytes (Erlang's send_timeout). When
+  /// it passes, the connection is closed (a record may be half-written, so it cannot go on)
+  /// and the send, and every send queued behind it, fails with errc::send_timeout or
+  /// errc::not_connected. 0 = wait forever.
+  std::chrono::milliseconds send_timeout{30000};
 };
 
 /// The messages of active delivery -- Erlang's `{ssl, S, Data}`, `{ssl_closed, S}`,
@@ -61,7 +66,8 @@ enum class shutdown_how { read, write, both };
 
 /// A TLS connection. Movable handle; operations run on the socket's executor and are not
 /// thread-safe (use one strand). Destroying the socket closes the TCP connection abruptly;
-/// call close() first for a close_notify.
+/// call close() first for a close_notify. A moved-from socket is empty: its operations fail
+/// with errc::not_connected and its accessors report nothing (is_open() is false).
 class socket {
  public:
   struct state;  // internal
@@ -83,7 +89,9 @@ class socket {
   [[nodiscard]] asio::awaitable<std::error_code> handshake(
       std::chrono::milliseconds timeout = infinity);
 
-  /// Sends one message (with the packet header of the current `packet` mode).
+  /// Sends one message (with the packet header of the current `packet` mode). Concurrent
+  /// senders on one socket queue up in order (their messages never interleave) and wait
+  /// without using CPU. Bounded by the `send_timeout` option.
   [[nodiscard]] asio::awaitable<std::error_code> send(std::span<const std::uint8_t> data);
   [[nodiscard]] asio::awaitable<std::error_code> send(std::string_view data);
 
@@ -92,8 +100,12 @@ class socket {
   [[nodiscard]] asio::awaitable<result<std::vector<std::uint8_t>>> recv(
       std::size_t length = 0, std::chrono::milliseconds timeout = infinity);
 
-  /// Sends close_notify (if the handshake was done) and closes the connection.
-  asio::awaitable<void> close();
+  /// Sends close_notify (if the handshake was done; waiting at most `timeout` for the peer to
+  /// take it) and closes the connection.
+  asio::awaitable<void> close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /// Sends the fatal alert that `reason` maps to, if any (e.g. internal_error for
+  /// errc::handler_failed; waiting at most 1 s), and closes the connection.
+  asio::awaitable<void> abort(std::error_code reason);
   /// Closes one direction: write sends close_notify and half-closes TCP.
   [[nodiscard]] asio::awaitable<std::error_code> shutdown(shutdown_how how);
   /// TLS 1.3 KeyUpdate (Erlang's ssl:update_keys/2).
@@ -117,8 +129,10 @@ class socket {
   void set_handler(active_handler h);
 
   [[nodiscard]] bool is_open() const noexcept;
-  [[nodiscard]] stream& tls_stream() noexcept;
-  [[nodiscard]] asio::any_io_executor get_executor() const noexcept;
+  /// The TLS stream underneath. Throws std::logic_error on a moved-from socket.
+  [[nodiscard]] stream& tls_stream();
+  /// Throws std::logic_error on a moved-from socket.
+  [[nodiscard]] asio::any_io_executor get_executor() const;
 
   socket(socket&&) noexcept;
   socket& operator=(socket&&) noexcept;
@@ -126,6 +140,7 @@ class socket {
 
  private:
   explicit socket(std::shared_ptr<state> st) noexcept;
+  [[nodiscard]] state& checked() const;
   friend class listen_socket;
   std::shared_ptr<state> st_;
 };

@@ -30,6 +30,9 @@ namespace asio = boost::asio;
 /// and one write-side operation (write, shutdown) outstanding at a time, from one strand.
 /// Not thread-safe. End of stream after the peer's close_notify completes reads with
 /// `asio::error::eof`; a TCP close without close_notify with `tls::errc::truncated`.
+/// Cancelling an operation (per-operation cancellation, e.g. a timeout) while it waits for
+/// the peer leaves the stream intact; cancelling it while it writes records closes the TCP
+/// connection, since the peer may have received part of a record.
 class stream {
  public:
   using executor_type = asio::any_io_executor;
@@ -227,7 +230,14 @@ class stream {
           case phase::writing:
             s->writing_ = false;
             s->write_wait_.cancel();
-            if (io_ec) return complete(self, io_ec);
+            if (io_ec) {
+              // The engine's records are lost or half-written (the write failed or was
+              // cancelled, e.g. by a timeout): the stream cannot go on, so it is closed -- a
+              // stream is either intact or closed, never open and desynchronised.
+              boost::system::error_code ignored;
+              s->socket_.close(ignored);
+              return complete(self, io_ec);
+            }
             if (want == detail::want::output) return complete(self, {});
             ph = phase::run;
             continue;

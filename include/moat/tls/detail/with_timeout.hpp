@@ -1,5 +1,9 @@
 #pragma once
-// Internal (tls and server): run an awaitable against a deadline.
+/// @file
+/// Runs an awaitable against a deadline. Not part of the stable API; shared by the tls and
+/// server parts. Cancelling an operation this way is only safe where the operation leaves its
+/// object intact when cancelled (waits, connects, reads that are not mid-record); a write is
+/// bounded by closing the connection instead (see tls::socket::send).
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
