@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <variant>
 #include <moat/error.hpp>
 #include <moat/log.hpp>
 #include <moat/tls/detail/waiter_queue.hpp>
@@ -34,11 +36,27 @@ std::error_code to_std(const boost::system::error_code& ec) {
   return ec;
 }
 
+// Resolves and connects within `timeout`.
+awaitable<result<asio::ip::tcp::socket>> connect_tcp(asio::any_io_executor ex,
+                                                     const std::string& host, std::uint16_t port,
+                                                     std::chrono::milliseconds timeout) {
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(host, std::to_string(port), tuple_awaitable);
+  if (rec) co_return to_std(rec);
+  asio::ip::tcp::socket tcp(ex);
+  auto r = co_await with_timeout(asio::async_connect(tcp, endpoints, tuple_awaitable), timeout);
+  if (!r) co_return make_error_code(errc::connect_timeout);
+  if (auto [cec, ep] = *r; cec) co_return to_std(cec);
+  co_return tcp;
+}
+
 }  // namespace
 
 struct socket::state : std::enable_shared_from_this<state> {
-  stream strm;
-  context ctx;
+  // TLS, or plain TCP (EPMD, plain-TCP distribution): the same framing and delivery.
+  std::variant<stream<>, asio::ip::tcp::socket> io;
+  std::optional<context> ctx;  // TLS only
   socket_options opts;
   framing::decoder dec;
   std::vector<std::uint8_t> raw;                     // raw-mode buffer
@@ -55,7 +73,7 @@ struct socket::state : std::enable_shared_from_this<state> {
 
   state(asio::ip::tcp::socket tcp, const context& c, std::string name, std::string key,
         socket_options o)
-      : strm(std::move(tcp), c, std::move(name), std::move(key)),
+      : io(std::in_place_type<stream<>>, std::move(tcp), c, std::move(name), std::move(key)),
         ctx(c),
         opts(o),
         dec(framing::options{o.packet, o.packet_size}) {
@@ -64,9 +82,47 @@ struct socket::state : std::enable_shared_from_this<state> {
     (void)apply_socket_options();
   }
 
+  // Plain TCP: nothing to negotiate, ready at once.
+  state(asio::ip::tcp::socket tcp_socket, socket_options o)
+      : io(std::in_place_type<asio::ip::tcp::socket>, std::move(tcp_socket)),
+        opts(o),
+        dec(framing::options{o.packet, o.packet_size}),
+        handshake_done(true) {
+    (void)apply_socket_options();
+  }
+
+  [[nodiscard]] stream<>* tls() noexcept { return std::get_if<stream<>>(&io); }
+  [[nodiscard]] const stream<>* tls() const noexcept { return std::get_if<stream<>>(&io); }
+  [[nodiscard]] asio::ip::tcp::socket& tcp() noexcept {
+    if (auto* t = tls()) return t->next_layer();
+    return std::get<asio::ip::tcp::socket>(io);
+  }
+  [[nodiscard]] const asio::ip::tcp::socket& tcp() const noexcept {
+    if (const auto* t = tls()) return t->next_layer();
+    return std::get<asio::ip::tcp::socket>(io);
+  }
+
+  // The transport's I/O, TLS or plain; each returns the operation's own awaitable.
+  [[nodiscard]] bool transport_buffered() const {
+    const auto* t = tls();
+    return t != nullptr && (t->engine().has_pending_input() || t->engine().at_eof());
+  }
+  awaitable<std::tuple<boost::system::error_code>> wait_input() {
+    if (auto* t = tls()) return t->async_wait_input(tuple_awaitable);
+    return tcp().async_wait(asio::ip::tcp::socket::wait_read, tuple_awaitable);
+  }
+  awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(asio::mutable_buffer b) {
+    if (auto* t = tls()) return t->async_read_some(b, tuple_awaitable);
+    return tcp().async_read_some(b, tuple_awaitable);
+  }
+  awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(asio::const_buffer b) {
+    if (auto* t = tls()) return asio::async_write(*t, b, tuple_awaitable);
+    return asio::async_write(tcp(), b, tuple_awaitable);
+  }
+
   // The first failure, if any (all options are still tried).
   std::error_code apply_socket_options() {
-    auto& s = strm.next_layer();
+    auto& s = tcp();
     boost::system::error_code first;
     auto set = [&](const auto& option) {
       boost::system::error_code ec;
@@ -84,7 +140,7 @@ struct socket::state : std::enable_shared_from_this<state> {
   void close_transport() noexcept {
     closed = true;
     boost::system::error_code ignored;
-    strm.next_layer().close(ignored);
+    tcp().close(ignored);
     send_waiters.notify_all(asio::error::not_connected);
   }
 
@@ -113,11 +169,11 @@ struct socket::state : std::enable_shared_from_this<state> {
         remaining = std::chrono::milliseconds(0);
       }
       const bool nothing_buffered = raw_mode ? raw.empty() : dec.buffered() == 0;
-      if (nothing_buffered && !strm.engine().has_pending_input() && !strm.engine().at_eof()) {
+      if (nothing_buffered && !transport_buffered()) {
         // Idle: wait for bytes before taking a buffer, and give back the one we had, so a
         // connection waiting for its next message holds no read buffer.
         if (!raw_mode) dec.shrink_to_fit();
-        auto w = co_await with_timeout(strm.async_wait_input(tuple_awaitable), remaining);
+        auto w = co_await with_timeout(wait_input(), remaining);
         if (!w) co_return make_error_code(errc::recv_timeout);
         if (auto [wec] = *w; wec) {
           closed = true;
@@ -152,7 +208,7 @@ struct socket::state : std::enable_shared_from_this<state> {
         buf = dec.prepare(kReadChunk);
       }
       auto r = co_await with_timeout(
-          strm.async_read_some(asio::buffer(buf.data(), buf.size()), tuple_awaitable), remaining);
+          read_some(asio::buffer(buf.data(), buf.size())), remaining);
       std::size_t n = 0;
       boost::system::error_code bec;
       if (r) std::tie(bec, n) = *r;
@@ -168,7 +224,7 @@ struct socket::state : std::enable_shared_from_this<state> {
         if (bec == asio::error::eof) co_return make_error_code(errc::closed);
         co_return to_std(bec);
       }
-      if (n > 0) strm.engine().shrink();
+      if (n > 0 && tls() != nullptr) tls()->engine().shrink();
     }
   }
 
@@ -215,18 +271,18 @@ struct socket::state : std::enable_shared_from_this<state> {
   // connection ends -- loudly: the peer gets internal_error, the log one line.
   void handler_threw(const std::string& what) {
     boost::system::error_code pec;
-    const auto peer = strm.next_layer().remote_endpoint(pec);
+    const auto peer = tcp().remote_endpoint(pec);
     default_logger()->error(
         "tls: the active-mode handler of the connection with {} threw: {}; closing it (alert "
         "sent: internal_error)",
         pec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
         what);
-    if (!closed && handshake_done && !sending) {
-      (void)strm.engine().abort(make_error_code(errc::handler_failed));
-      const auto out = strm.engine().output();
+    if (auto* t = tls(); t != nullptr && !closed && handshake_done && !sending) {
+      (void)t->engine().abort(make_error_code(errc::handler_failed));
+      const auto out = t->engine().output();
       boost::system::error_code wec;
-      strm.next_layer().write_some(asio::buffer(out.data(), out.size()), wec);  // best effort
-      strm.engine().consume_output(out.size());
+      tcp().write_some(asio::buffer(out.data(), out.size()), wec);  // best effort
+      t->engine().consume_output(out.size());
     }
     close_transport();
   }
@@ -234,7 +290,7 @@ struct socket::state : std::enable_shared_from_this<state> {
   void start_active() {
     if (active_running || !handshake_done || closed) return;
     if (opts.active.mode == framing::delivery::passive) return;
-    asio::co_spawn(strm.get_executor(), active_loop(shared_from_this()), asio::detached);
+    asio::co_spawn(tcp().get_executor(), active_loop(shared_from_this()), asio::detached);
   }
 };
 
@@ -261,14 +317,9 @@ awaitable<result<socket>> socket::connect(asio::any_io_executor ex, std::string 
                                           std::uint16_t port, const context& ctx,
                                           std::chrono::milliseconds timeout, socket_options opts) {
   const auto start = std::chrono::steady_clock::now();
-  asio::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(host, std::to_string(port), tuple_awaitable);
-  if (rec) co_return to_std(rec);
-  asio::ip::tcp::socket tcp(ex);
-  auto r = co_await with_timeout(asio::async_connect(tcp, endpoints, tuple_awaitable), timeout);
-  if (!r) co_return make_error_code(errc::connect_timeout);
-  if (auto [cec, ep] = *r; cec) co_return to_std(cec);
+  auto connected = co_await connect_tcp(ex, host, port, timeout);
+  if (!connected) co_return connected.error();
+  auto tcp = std::move(*connected);
   // The state, not opts(): opts() copies every option (callbacks included) per call.
   const auto cfg = ctx.state();
   const auto& o = cfg->opts;
@@ -298,13 +349,27 @@ socket socket::upgrade(asio::ip::tcp::socket tcp, const context& ctx, std::strin
       std::make_shared<state>(std::move(tcp), ctx, std::move(server_name), std::move(key), opts));
 }
 
+socket socket::plain(asio::ip::tcp::socket tcp, socket_options opts) {
+  return socket(std::make_shared<state>(std::move(tcp), opts));
+}
+
+awaitable<result<socket>> socket::connect_plain(asio::any_io_executor ex, std::string host,
+                                                std::uint16_t port,
+                                                std::chrono::milliseconds timeout,
+                                                socket_options opts) {
+  auto tcp = co_await connect_tcp(ex, host, port, timeout);
+  if (!tcp) co_return tcp.error();
+  co_return plain(std::move(*tcp), opts);
+}
+
 awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) {
   auto st = st_;
   if (!st || st->closed) co_return make_error_code(errc::not_connected);
+  if (st->tls() == nullptr) co_return std::error_code{};  // plain TCP: nothing to negotiate
   if (timeout < std::chrono::milliseconds::zero()) {
-    timeout = st->ctx.state()->opts.handshake_timeout;
+    timeout = st->ctx->state()->opts.handshake_timeout;
   }
-  auto r = co_await with_timeout(st->strm.async_handshake(tuple_awaitable), timeout);
+  auto r = co_await with_timeout(st->tls()->async_handshake(tuple_awaitable), timeout);
   std::error_code ec;
   if (!r) {
     ec = make_error_code(errc::handshake_timeout);
@@ -316,7 +381,7 @@ awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) 
     co_return ec;
   }
   st->handshake_done = true;
-  st->strm.engine().shrink();
+  st->tls()->engine().shrink();
   st->start_active();
   co_return std::error_code{};
 }
@@ -333,7 +398,7 @@ awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
   // finds the socket busy queues up and is handed the turn when the one before it is done.
   if (st->sending) {
     auto [wec] =
-        co_await detail::async_wait_in(st->send_waiters, st->strm.get_executor(), tuple_awaitable);
+        co_await detail::async_wait_in(st->send_waiters, st->tcp().get_executor(), tuple_awaitable);
     if (wec) co_return make_error_code(errc::not_connected);
     if (st->closed) {
       st->pass_send_turn();
@@ -347,8 +412,7 @@ awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
   ec = framing::encode(framing::options{st->opts.packet, st->opts.packet_size}, data, buf);
   if (!ec) {
     const auto limit = st->opts.send_timeout.count() > 0 ? st->opts.send_timeout : infinity;
-    auto r = co_await with_timeout(asio::async_write(st->strm, asio::buffer(buf), tuple_awaitable),
-                                   limit);
+    auto r = co_await with_timeout(st->write_all(asio::buffer(buf)), limit);
     if (!r) {
       // A record may be half-written: the stream cannot go on, so it is closed.
       st->close_transport();
@@ -379,8 +443,8 @@ awaitable<result<std::vector<std::uint8_t>>> socket::recv(std::size_t length,
 awaitable<void> socket::close(std::chrono::milliseconds timeout) {
   auto st = st_;
   if (!st) co_return;
-  if (!st->closed && st->handshake_done) {
-    co_await with_timeout(st->strm.async_shutdown(tuple_awaitable), timeout);
+  if (!st->closed && st->handshake_done && st->tls() != nullptr) {
+    co_await with_timeout(st->tls()->async_shutdown(tuple_awaitable), timeout);
   }
   st->close_transport();
 }
@@ -388,8 +452,8 @@ awaitable<void> socket::close(std::chrono::milliseconds timeout) {
 awaitable<void> socket::abort(std::error_code reason) {
   auto st = st_;
   if (!st) co_return;
-  if (!st->closed && st->strm.next_layer().is_open()) {
-    co_await with_timeout(st->strm.async_abort(reason, tuple_awaitable), std::chrono::seconds(1));
+  if (!st->closed && st->tls() != nullptr && st->tcp().is_open()) {
+    co_await with_timeout(st->tls()->async_abort(reason, tuple_awaitable), std::chrono::seconds(1));
   }
   st->close_transport();
 }
@@ -398,27 +462,29 @@ awaitable<std::error_code> socket::shutdown(shutdown_how how) {
   auto st = st_;
   if (!st || st->closed) co_return make_error_code(errc::not_connected);
   boost::system::error_code ec;
-  if (how != shutdown_how::read && st->handshake_done) {
-    auto [sec] = co_await st->strm.async_shutdown(tuple_awaitable);
+  if (how != shutdown_how::read && st->handshake_done && st->tls() != nullptr) {
+    auto [sec] = co_await st->tls()->async_shutdown(tuple_awaitable);
     if (sec) co_return to_std(sec);
   }
   const auto what = how == shutdown_how::read    ? asio::socket_base::shutdown_receive
                     : how == shutdown_how::write ? asio::socket_base::shutdown_send
                                                  : asio::socket_base::shutdown_both;
-  st->strm.next_layer().shutdown(what, ec);
+  st->tcp().shutdown(what, ec);
   co_return to_std(ec);
 }
 
 awaitable<std::error_code> socket::update_keys(bool request_peer) {
   auto st = st_;
   if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
-  auto [ec] = co_await st->strm.async_key_update(request_peer, tuple_awaitable);
+  if (st->tls() == nullptr) co_return make_error_code(errc::wrong_mode);
+  auto [ec] = co_await st->tls()->async_key_update(request_peer, tuple_awaitable);
   co_return to_std(ec);
 }
 
 result<connection_info> socket::connection_information() const {
   if (!st_ || !st_->handshake_done) return make_error_code(errc::not_connected);
-  return st_->strm.engine().info();
+  if (st_->tls() == nullptr) return make_error_code(errc::wrong_mode);
+  return st_->tls()->engine().info();
 }
 
 std::optional<pki::certificate> socket::peer_certificate() const {
@@ -429,13 +495,14 @@ std::optional<pki::certificate> socket::peer_certificate() const {
 
 std::vector<pki::certificate> socket::peer_certificates() const {
   if (!st_ || !st_->handshake_done) return {};
-  return st_->strm.engine().peer_certificates();
+  if (st_->tls() == nullptr) return {};
+  return st_->tls()->engine().peer_certificates();
 }
 
 result<asio::ip::tcp::endpoint> socket::peername() const {
   if (!st_) return make_error_code(errc::not_connected);
   boost::system::error_code ec;
-  auto ep = st_->strm.next_layer().remote_endpoint(ec);
+  auto ep = st_->tcp().remote_endpoint(ec);
   if (ec) return to_std(ec);
   return ep;
 }
@@ -443,7 +510,7 @@ result<asio::ip::tcp::endpoint> socket::peername() const {
 result<asio::ip::tcp::endpoint> socket::sockname() const {
   if (!st_) return make_error_code(errc::not_connected);
   boost::system::error_code ec;
-  auto ep = st_->strm.next_layer().local_endpoint(ec);
+  auto ep = st_->tcp().local_endpoint(ec);
   if (ec) return to_std(ec);
   return ep;
 }
@@ -482,17 +549,22 @@ void socket::set_handler(active_handler h) {
   if (st_) st_->handler = std::move(h);
 }
 bool socket::is_open() const noexcept {
-  return st_ && !st_->closed && st_->strm.next_layer().is_open();
+  return st_ && !st_->closed && st_->tcp().is_open();
 }
 socket::state& socket::checked() const {
   if (!st_) throw std::logic_error("moat::tls::socket: used after it was moved from");
   return *st_;
 }
-stream& socket::tls_stream() {
-  return checked().strm;
+stream<>& socket::tls_stream() {
+  auto* t = checked().tls();
+  if (t == nullptr) throw std::logic_error("moat::tls::socket: a plain TCP socket has no TLS stream");
+  return *t;
+}
+bool socket::is_tls() const noexcept {
+  return st_ && st_->tls() != nullptr;
 }
 asio::any_io_executor socket::get_executor() const {
-  return checked().strm.get_executor();
+  return checked().tcp().get_executor();
 }
 
 listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,

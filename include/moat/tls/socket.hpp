@@ -84,6 +84,16 @@ class socket {
   [[nodiscard]] static socket upgrade(asio::ip::tcp::socket tcp, const context& ctx,
                                       std::string server_name = {}, socket_options opts = {});
 
+  /// The same framed socket over plain TCP, without TLS: framing, delivery modes,
+  /// backpressure, the send queue and timeouts work alike (EPMD, plain-TCP distribution).
+  /// Ready at once: handshake() is not needed (it returns success). TLS-only calls
+  /// (connection_information, update_keys) return errc::wrong_mode.
+  [[nodiscard]] static socket plain(asio::ip::tcp::socket tcp, socket_options opts = {});
+  /// Connects over plain TCP within `timeout`.
+  [[nodiscard]] static asio::awaitable<result<socket>> connect_plain(
+      asio::any_io_executor ex, std::string host, std::uint16_t port,
+      std::chrono::milliseconds timeout = infinity, socket_options opts = {});
+
   /// The TLS handshake, within `timeout` (infinity = the context's handshake_timeout).
   /// On failure the peer has received the alert for the reason and the connection is closed.
   [[nodiscard]] asio::awaitable<std::error_code> handshake(
@@ -129,8 +139,10 @@ class socket {
   void set_handler(active_handler h);
 
   [[nodiscard]] bool is_open() const noexcept;
-  /// The TLS stream underneath. Throws std::logic_error on a moved-from socket.
-  [[nodiscard]] stream& tls_stream();
+  /// Whether this is a TLS socket (false for plain TCP and for a moved-from socket).
+  [[nodiscard]] bool is_tls() const noexcept;
+  /// The TLS stream underneath. Throws std::logic_error on a plain or moved-from socket.
+  [[nodiscard]] stream<>& tls_stream();
   /// Throws std::logic_error on a moved-from socket.
   [[nodiscard]] asio::any_io_executor get_executor() const;
 

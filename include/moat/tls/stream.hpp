@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// `tls::stream`: a TLS stream over a TCP socket that models Asio's AsyncStream, so Beast and
+/// `tls::stream<NextLayer>`: a TLS stream over any Asio AsyncStream (a TCP socket,
+/// `beast::tcp_stream` with its own timeouts, ...) that is itself an AsyncStream, so Beast and
 /// any Asio composed operation run over it unchanged. A thin driver of the I/O-free
-/// `detail::engine`: it does the socket I/O the engine asks for and nothing else.
+/// `detail::engine`: it does the I/O the engine asks for and nothing else.
 
 #include <algorithm>
 #include <boost/asio/any_io_executor.hpp>
@@ -14,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <concepts>
 #include <memory>
 #include <moat/tls/context.hpp>
 #include <moat/tls/detail/engine.hpp>
@@ -26,6 +28,19 @@ namespace moat::tls {
 
 namespace asio = boost::asio;
 
+namespace detail {
+/// A next layer that can say when it is readable and then be read without blocking (an Asio
+/// stream socket): the stream then waits for readiness before it takes a read buffer, so an
+/// idle connection holds none. Any other AsyncReadStream is read with async_read_some.
+template <class T>
+concept readiness_socket = requires(T& t, boost::system::error_code& ec) {
+  t.non_blocking(true, ec);
+  { t.available(ec) } -> std::convertible_to<std::size_t>;
+  t.read_some(asio::mutable_buffer(), ec);
+  T::wait_read;
+};
+}  // namespace detail
+
 /// A TLS stream. Like asio::ssl::stream: at most one read-side operation (handshake, read)
 /// and one write-side operation (write, shutdown) outstanding at a time, from one strand.
 /// Not thread-safe. End of stream after the peer's close_notify completes reads with
@@ -33,31 +48,32 @@ namespace asio = boost::asio;
 /// Cancelling an operation (per-operation cancellation, e.g. a timeout) while it waits for
 /// the peer leaves the stream intact; cancelling it while it writes records closes the TCP
 /// connection, since the peer may have received part of a record.
+template <class NextLayer = asio::ip::tcp::socket>
 class stream {
  public:
-  using executor_type = asio::any_io_executor;
-  using next_layer_type = asio::ip::tcp::socket;
-  using lowest_layer_type = next_layer_type::lowest_layer_type;
+  using next_layer_type = NextLayer;
+  using executor_type = typename next_layer_type::executor_type;
 
-  /// Takes ownership of a connected TCP socket.
+  /// Takes ownership of a connected next layer (e.g. a TCP socket or a beast::tcp_stream).
   /// @param server_name client: SNI and the name verified (empty: no name check).
   /// @param session_key client: key into the context's session cache ("host:port").
-  stream(next_layer_type socket, const context& ctx, std::string server_name = {},
+  stream(next_layer_type next, const context& ctx, std::string server_name = {},
          std::string session_key = {})
-      : socket_(std::move(socket)),
+      : socket_(std::move(next)),
         engine_(
             std::make_unique<detail::engine>(ctx, std::move(server_name), std::move(session_key))),
         write_wait_(socket_.get_executor()) {
-    // Reads are done synchronously once the socket is readable (see io_op). A socket that
-    // is not open fails its first operation instead.
-    boost::system::error_code ignored;
-    socket_.non_blocking(true, ignored);
+    if constexpr (detail::readiness_socket<next_layer_type>) {
+      // Reads are done synchronously once the socket is readable (see io_op). A socket that
+      // is not open fails its first operation instead.
+      boost::system::error_code ignored;
+      socket_.non_blocking(true, ignored);
+    }
   }
 
   [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
   [[nodiscard]] next_layer_type& next_layer() noexcept { return socket_; }
   [[nodiscard]] const next_layer_type& next_layer() const noexcept { return socket_; }
-  [[nodiscard]] lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
   [[nodiscard]] detail::engine& engine() noexcept { return *engine_; }
   [[nodiscard]] const detail::engine& engine() const noexcept { return *engine_; }
 
@@ -180,9 +196,12 @@ class stream {
     std::size_t bytes = 0;
     bool waited = false;  // an asynchronous step has completed (we are not in the initiator)
 
+    std::size_t got_ = 0;  // bytes the last async_read_some delivered (generic next layer)
+
     template <class Self>
-    void operator()(Self& self, boost::system::error_code io_ec = {}, std::size_t = 0) {
+    void operator()(Self& self, boost::system::error_code io_ec = {}, std::size_t n = 0) {
       if (ph != phase::start) waited = true;
+      got_ = n;
       for (;;) {
         switch (ph) {
           case phase::start:
@@ -191,10 +210,15 @@ class stream {
           case phase::run:
             want = op(*s->engine_, ec, bytes);
             if (want == detail::want::input_and_retry) {
-              // Wait for readability first and only then take a buffer, so an idle
-              // connection holds no read buffer.
               ph = phase::reading;
-              s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
+              if constexpr (detail::readiness_socket<next_layer_type>) {
+                // Wait for readability first and only then take a buffer, so an idle
+                // connection holds no read buffer.
+                s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
+              } else {
+                auto in = s->engine_->prepare_input(kReadChunk);
+                s->socket_.async_read_some(as_buffer(in), std::move(self));
+              }
               return;
             }
             if (want == detail::want::nothing) {
@@ -234,23 +258,26 @@ class stream {
               // The engine's records are lost or half-written (the write failed or was
               // cancelled, e.g. by a timeout): the stream cannot go on, so it is closed -- a
               // stream is either intact or closed, never open and desynchronised.
-              boost::system::error_code ignored;
-              s->socket_.close(ignored);
+              s->close_next_layer();
               return complete(self, io_ec);
             }
             if (want == detail::want::output) return complete(self, {});
             ph = phase::run;
             continue;
           case phase::reading: {
-            if (io_ec) return complete(self, io_ec);
-            const std::size_t avail =
-                std::clamp<std::size_t>(s->socket_.available(io_ec), kMinRead, kReadChunk);
-            auto buf = s->engine_->prepare_input(avail);
-            const std::size_t got = s->socket_.read_some(as_buffer(buf), io_ec);
-            s->engine_->commit_input(got);
-            if (io_ec == asio::error::would_block || io_ec == asio::error::try_again) {
-              s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
-              return;
+            if constexpr (detail::readiness_socket<next_layer_type>) {
+              if (io_ec) return complete(self, io_ec);
+              const std::size_t avail =
+                  std::clamp<std::size_t>(s->socket_.available(io_ec), kMinRead, kReadChunk);
+              auto buf = s->engine_->prepare_input(avail);
+              const std::size_t got = s->socket_.read_some(as_buffer(buf), io_ec);
+              s->engine_->commit_input(got);
+              if (io_ec == asio::error::would_block || io_ec == asio::error::try_again) {
+                s->socket_.async_wait(next_layer_type::wait_read, std::move(self));
+                return;
+              }
+            } else {
+              s->engine_->commit_input(got_);
             }
             if (io_ec == asio::error::eof) {
               s->engine_->input_eof();
@@ -281,6 +308,19 @@ class stream {
       return {s.data(), s.size()};
     }
   };
+
+  // Closes the next layer (after a write was cut short).
+  void close_next_layer() noexcept {
+    if constexpr (requires(next_layer_type& n, boost::system::error_code& e) { n.close(e); }) {
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+    } else {
+      try {
+        socket_.close();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): closing is best effort here
+      }
+    }
+  }
 
   template <class Signature, class Op, class Token>
   auto run(Op op, Token&& token) {
