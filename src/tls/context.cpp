@@ -161,7 +161,7 @@ std::vector<std::string> sigalg_keywords(const std::string& name) {
        "use TLS 1.3 names such as ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, ed25519");
 }
 
-std::string build_priority(const options& o, const std::vector<version>& vers) {
+std::string build_priority(role r, const options& o, const std::vector<version>& vers) {
   std::string s = "NORMAL:-VERS-ALL";
   for (auto v : vers) s += v == version::tls1_3 ? ":+VERS-TLS1.3" : ":+VERS-TLS1.2";
   const auto parts = parse_ciphers(o.ciphers);
@@ -183,7 +183,14 @@ std::string build_priority(const options& o, const std::vector<version>& vers) {
     // No SHA-1 signatures, even in TLS 1.2.
     s += ":-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1";
   }
-  s += ":-COMP-ALL:+COMP-NULL:%SERVER_PRECEDENCE:%SAFE_RENEGOTIATION";
+  s += ":-COMP-ALL:+COMP-NULL:%SERVER_PRECEDENCE";
+  // Safe renegotiation (RFC 5746) is a TLS 1.2 policy. GnuTLS applies %SAFE_RENEGOTIATION on a
+  // server to every ClientHello, TLS 1.3 included (which has no renegotiation, RFC 8446), so a
+  // server lets the library accept any initial handshake (%PARTIAL_RENEGOTIATION) and the
+  // engine refuses a TLS 1.2 client that signals neither the extension nor the SCSV. A client
+  // keeps %SAFE_RENEGOTIATION: GnuTLS checks it only in a TLS 1.2 ServerHello. moat never
+  // renegotiates either way.
+  s += r == role::server ? ":%PARTIAL_RENEGOTIATION" : ":%SAFE_RENEGOTIATION";
   return s;
 }
 
@@ -455,7 +462,7 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
   }
 
   // Priorities.
-  st->priority_string = build_priority(opts, opts.versions);
+  st->priority_string = build_priority(r, opts, opts.versions);
   if (!st->main->chain.empty()) check_usable(*st->main, opts, "certfile");
   for (const auto& [host, creds] : st->sni) {
     check_usable(*creds, opts, fmt::format("sni_hosts[{}].certfile", host));

@@ -97,6 +97,8 @@ struct engine::impl {
       if (st.ticket_key.data != nullptr) {
         check_gnutls(gnutls_session_ticket_enable_server(session, &st.ticket_key));
       }
+      gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
+                                         &impl::on_client_hello_parsed);
       if (!st.sni.empty() || st.opts.sni_fun) {
         gnutls_handshake_set_post_client_hello_function(session, &impl::on_client_hello);
       }
@@ -187,6 +189,18 @@ struct engine::impl {
       if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, chosen->cred) < 0) {
         return GNUTLS_E_INTERNAL_ERROR;
       }
+    }
+    return 0;
+  }
+
+  /// Server: a TLS 1.2 client must signal safe renegotiation (RFC 5746), with the
+  /// renegotiation_info extension or the SCSV (both are parsed by now); TLS 1.3 has no
+  /// renegotiation, so the policy does not apply to it.
+  static int on_client_hello_parsed(gnutls_session_t s, unsigned, unsigned, unsigned,
+                                    const gnutls_datum_t*) {
+    if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 &&
+        gnutls_safe_renegotiation_status(s) == 0) {
+      return GNUTLS_E_SAFE_RENEGOTIATION_FAILED;
     }
     return 0;
   }
