@@ -94,8 +94,9 @@ struct engine::impl {
           session, st.verify == verify_mode::peer
                        ? (st.opts.fail_if_no_peer_cert ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST)
                        : GNUTLS_CERT_IGNORE);
-      if (st.ticket_key.data != nullptr) {
-        check_gnutls(gnutls_session_ticket_enable_server(session, &st.ticket_key));
+      if (st.opts.reuse_sessions) {
+        check_gnutls(
+            gnutls_session_ticket_enable_server(session, &st.lasting->ticket_key->datum()));
       }
       gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
                                          &impl::on_client_hello_parsed);
@@ -108,7 +109,8 @@ struct engine::impl {
                                             server_name.size()));
       }
       if (st.opts.reuse_sessions && !session_key.empty()) {
-        auto data = st.sessions->get(session_key);
+        // A TLS 1.3 ticket leaves the cache here: it is used once (RFC 8446 appendix C.4).
+        auto data = st.lasting->sessions.take(session_key);
         if (!data.empty()) gnutls_session_set_data(session, data.data(), data.size());
         gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
                                            GNUTLS_HOOK_POST, &impl::on_new_ticket);
@@ -226,8 +228,9 @@ struct engine::impl {
   void store_session() {
     gnutls_datum_t data{};
     if (gnutls_session_get_data2(session, &data) == 0) {
-      state->sessions->put(session_key,
-                           std::vector<std::uint8_t>(data.data, data.data + data.size));
+      state->lasting->sessions.put(session_key,
+                                   std::vector<std::uint8_t>(data.data, data.data + data.size),
+                                   gnutls_protocol_get_version(session) == GNUTLS_TLS1_3);
       gnutls_free(data.data);
     }
   }
@@ -640,8 +643,7 @@ want engine::handshake(std::error_code& ec) {
     handshake_done_ = true;
     const context_state& st = *impl_->state;
     const bool tls13 = gnutls_protocol_get_version(s) == GNUTLS_TLS1_3;
-    if (st.side == role::server && tls13 && st.ticket_key.data != nullptr &&
-        st.opts.session_tickets > 0) {
+    if (st.side == role::server && tls13 && st.opts.reuse_sessions && st.opts.session_tickets > 0) {
       if (const int trc = gnutls_session_ticket_send(s, st.opts.session_tickets, 0); trc < 0) {
         // Not fatal: this client just cannot resume; say why.
         spdlog::warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
