@@ -161,7 +161,7 @@ std::vector<std::string> sigalg_keywords(const std::string& name) {
        "use TLS 1.3 names such as ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, ed25519");
 }
 
-std::string build_priority(const options& o, const std::vector<version>& vers) {
+std::string build_priority(role r, const options& o, const std::vector<version>& vers) {
   std::string s = "NORMAL:-VERS-ALL";
   for (auto v : vers) s += v == version::tls1_3 ? ":+VERS-TLS1.3" : ":+VERS-TLS1.2";
   const auto parts = parse_ciphers(o.ciphers);
@@ -183,7 +183,14 @@ std::string build_priority(const options& o, const std::vector<version>& vers) {
     // No SHA-1 signatures, even in TLS 1.2.
     s += ":-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1";
   }
-  s += ":-COMP-ALL:+COMP-NULL:%SERVER_PRECEDENCE:%SAFE_RENEGOTIATION";
+  s += ":-COMP-ALL:+COMP-NULL:%SERVER_PRECEDENCE";
+  // Safe renegotiation (RFC 5746) is a TLS 1.2 policy. GnuTLS applies %SAFE_RENEGOTIATION on a
+  // server to every ClientHello, TLS 1.3 included (which has no renegotiation, RFC 8446), so a
+  // server lets the library accept any initial handshake (%PARTIAL_RENEGOTIATION) and the
+  // engine refuses a TLS 1.2 client that signals neither the extension nor the SCSV. A client
+  // keeps %SAFE_RENEGOTIATION: GnuTLS checks it only in a TLS 1.2 ServerHello. moat never
+  // renegotiates either way.
+  s += r == role::server ? ":%PARTIAL_RENEGOTIATION" : ":%SAFE_RENEGOTIATION";
   return s;
 }
 
@@ -232,20 +239,74 @@ credentials::~credentials() {
   if (privkey != nullptr) gnutls_privkey_deinit(privkey);
 }
 
-void session_cache::put(const std::string& key, std::vector<std::uint8_t> data) {
+session_cache::session_cache(std::size_t capacity) : capacity_(capacity) {}
+
+void session_cache::put(const std::string& key, std::vector<std::uint8_t> data, bool single_use) {
   std::lock_guard lock(mu_);
-  map_[key] = std::move(data);
+  if (auto it = index_.find(key); it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  lru_.push_front({key, std::move(data), single_use});
+  index_.emplace(key, lru_.begin());
+  trim();
 }
 
-std::vector<std::uint8_t> session_cache::get(const std::string& key) const {
+std::vector<std::uint8_t> session_cache::take(const std::string& key) {
   std::lock_guard lock(mu_);
-  auto it = map_.find(key);
-  return it == map_.end() ? std::vector<std::uint8_t>{} : it->second;
+  auto it = index_.find(key);
+  if (it == index_.end()) return {};
+  auto e = it->second;
+  if (e->single_use) {
+    std::vector<std::uint8_t> data = std::move(e->data);
+    lru_.erase(e);
+    index_.erase(it);
+    return data;
+  }
+  lru_.splice(lru_.begin(), lru_, e);
+  return e->data;
 }
+
+void session_cache::set_capacity(std::size_t capacity) {
+  std::lock_guard lock(mu_);
+  capacity_ = capacity;
+  trim();
+}
+
+std::size_t session_cache::size() const {
+  std::lock_guard lock(mu_);
+  return lru_.size();
+}
+
+std::size_t session_cache::capacity() const {
+  std::lock_guard lock(mu_);
+  return capacity_;
+}
+
+void session_cache::trim() {
+  while (lru_.size() > capacity_) {
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+ticket_master_key::ticket_master_key() {
+  check_gnutls(gnutls_session_ticket_key_generate(&key_));
+}
+
+ticket_master_key::~ticket_master_key() {
+  if (key_.data != nullptr) {
+    gnutls_memset(key_.data, 0, key_.size);
+    gnutls_free(key_.data);
+  }
+}
+
+lasting_state::lasting_state(role r, std::size_t session_cache_size)
+    : sessions(session_cache_size),
+      ticket_key(r == role::server ? std::make_unique<ticket_master_key>() : nullptr) {}
 
 context_state::~context_state() {
   if (priority != nullptr) gnutls_priority_deinit(priority);
-  if (ticket_key.data != nullptr) gnutls_free(ticket_key.data);
 }
 
 std::shared_ptr<credentials> context_state::credentials_for(std::string_view host) const {
@@ -416,10 +477,10 @@ std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const 
 }
 
 std::shared_ptr<const context_state> build_state(role r, options opts,
-                                                 std::shared_ptr<session_cache> sessions) {
+                                                 std::shared_ptr<lasting_state> lasting) {
   auto st = std::make_shared<context_state>();
   st->side = r;
-  st->sessions = sessions ? std::move(sessions) : std::make_shared<session_cache>();
+  st->lasting = std::move(lasting);
   st->verify = opts.verify.value_or(r == role::client ? verify_mode::peer : verify_mode::none);
 
   // Versions.
@@ -455,7 +516,7 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
   }
 
   // Priorities.
-  st->priority_string = build_priority(opts, opts.versions);
+  st->priority_string = build_priority(r, opts, opts.versions);
   if (!st->main->chain.empty()) check_usable(*st->main, opts, "certfile");
   for (const auto& [host, creds] : st->sni) {
     check_usable(*creds, opts, fmt::format("sni_hosts[{}].certfile", host));
@@ -476,11 +537,12 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
   }
   st->alpn = opts.alpn;
 
-  // Tickets.
-  if (r == role::server && opts.reuse_sessions) {
-    check_gnutls(gnutls_session_ticket_key_generate(&st->ticket_key));
-  }
+  // Sessions. The ticket key and the session cache live in `lasting`, across reloads.
   if (opts.session_tickets > 10) fail("session_tickets", errc::invalid_option, "at most 10");
+  if (opts.session_cache_size == 0) {
+    fail("session_cache_size", errc::invalid_option,
+         "at least 1 (reuse_sessions = false turns resumption off)");
+  }
 
   // Key log file: fail now, not at the first handshake. It holds secrets: 0600.
   if (!opts.keylog_file.empty()) {
@@ -502,11 +564,14 @@ struct context::shared {
   role side;
   mutable std::mutex mu;
   std::shared_ptr<const detail::context_state> state;
+  // What outlives a reload (the rebuilt state points to it too).
+  std::shared_ptr<detail::lasting_state> lasting;
 };
 
 context::context(role r, options opts) : shared_(std::make_shared<shared>()) {
   shared_->side = r;
-  shared_->state = detail::build_state(r, std::move(opts), nullptr);
+  shared_->lasting = std::make_shared<detail::lasting_state>(r, opts.session_cache_size);
+  shared_->state = detail::build_state(r, std::move(opts), shared_->lasting);
 }
 
 role context::side() const noexcept {
@@ -524,8 +589,9 @@ std::shared_ptr<const detail::context_state> context::state() const {
 }
 
 void context::reload(options opts) {
-  auto next = detail::build_state(shared_->side, std::move(opts), state()->sessions);
+  auto next = detail::build_state(shared_->side, std::move(opts), shared_->lasting);
   std::lock_guard lock(shared_->mu);
+  shared_->lasting->sessions.set_capacity(next->opts.session_cache_size);
   shared_->state = std::move(next);
 }
 

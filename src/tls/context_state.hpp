@@ -5,6 +5,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <list>
 #include <map>
 #include <memory>
 #include <moat/pki/pki.hpp>
@@ -31,15 +32,59 @@ struct credentials {
   credentials& operator=(const credentials&) = delete;
 };
 
-/// Client-side cache of resumable sessions, keyed by "host:port". Thread-safe.
+/// Client-side cache of resumable sessions, keyed by "host:port": the latest session of each
+/// server, at most `capacity` of them, the least recently used dropped first. A TLS 1.3 ticket
+/// is single-use (RFC 8446 appendix C.4): `take` hands it out once. TLS 1.2 session data
+/// stays until replaced or dropped. Thread-safe.
 class session_cache {
  public:
-  void put(const std::string& key, std::vector<std::uint8_t> data);
-  [[nodiscard]] std::vector<std::uint8_t> get(const std::string& key) const;
+  explicit session_cache(std::size_t capacity);
+  /// Stores the session to resume with for `key`, replacing the one before.
+  void put(const std::string& key, std::vector<std::uint8_t> data, bool single_use);
+  /// The session to resume with for `key`, empty when none; a single-use one leaves the cache.
+  [[nodiscard]] std::vector<std::uint8_t> take(const std::string& key);
+  /// Changes the bound, dropping the least recently used sessions beyond it.
+  void set_capacity(std::size_t capacity);
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::size_t capacity() const;
 
  private:
+  struct entry {
+    std::string key;
+    std::vector<std::uint8_t> data;
+    bool single_use = false;
+  };
+  void trim();  // with mu_ held
+
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::vector<std::uint8_t>> map_;
+  std::size_t capacity_;
+  std::list<entry> lru_;  // most recently used first
+  std::unordered_map<std::string, std::list<entry>::iterator> index_;
+};
+
+/// A server's session-ticket master key. GnuTLS (3.6.4 and later) does not encrypt tickets
+/// with it: it derives the ticket encryption key from it and the time, SHA3-512(T || master)
+/// with T = unix time / (3 x the session expiration, 6 h by default) -- a new key every 18
+/// hours -- and decrypts with the current and the previous period's key. One master key per
+/// session is all its API takes, so moat keeps one per context, for the context's lifetime.
+class ticket_master_key {
+ public:
+  ticket_master_key();
+  ~ticket_master_key();
+  ticket_master_key(const ticket_master_key&) = delete;
+  ticket_master_key& operator=(const ticket_master_key&) = delete;
+  [[nodiscard]] const gnutls_datum_t& datum() const noexcept { return key_; }
+
+ private:
+  gnutls_datum_t key_{nullptr, 0};
+};
+
+/// What a context keeps across reload(): the client's session cache and the server's ticket
+/// key, so that renewing a certificate does not end resumption for every client.
+struct lasting_state {
+  lasting_state(role r, std::size_t session_cache_size);
+  session_cache sessions;                         ///< client
+  std::unique_ptr<ticket_master_key> ticket_key;  ///< server
 };
 
 struct context_state {
@@ -51,9 +96,8 @@ struct context_state {
   std::vector<pki::certificate> trust;                      // CA certificates
   gnutls_x509_trust_list_t trust_list = nullptr;
   gnutls_priority_t priority = nullptr;
-  gnutls_datum_t ticket_key{nullptr, 0};
   std::vector<std::string> alpn;
-  std::shared_ptr<session_cache> sessions;  // shared across reloads
+  std::shared_ptr<lasting_state> lasting;  // the context's, across reloads
   std::string priority_string;
 
   context_state() = default;
@@ -68,9 +112,9 @@ struct context_state {
 /// The credentials a session is using (set by the engine). Internal.
 [[nodiscard]] credentials* session_credentials(gnutls_session_t session) noexcept;
 
-/// Builds the state (throws moat::config_error).
+/// Builds the state (throws moat::config_error); it keeps `lasting`.
 std::shared_ptr<const context_state> build_state(role r, options opts,
-                                                 std::shared_ptr<session_cache> sessions);
+                                                 std::shared_ptr<lasting_state> lasting);
 
 /// Builds credentials for one certificate + key (+ trust) (throws moat::config_error).
 std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const context_state& st,

@@ -49,7 +49,6 @@ std::string hex(const unsigned char* p, std::size_t n) {
 errc excuse_class(errc e) {
   switch (e) {
     case errc::self_signed_peer:
-    case errc::path_too_long:
       return errc::unknown_ca;
     case errc::invalid_key_usage:
       return errc::missing_basic_constraint;
@@ -95,9 +94,12 @@ struct engine::impl {
           session, st.verify == verify_mode::peer
                        ? (st.opts.fail_if_no_peer_cert ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST)
                        : GNUTLS_CERT_IGNORE);
-      if (st.ticket_key.data != nullptr) {
-        check_gnutls(gnutls_session_ticket_enable_server(session, &st.ticket_key));
+      if (st.opts.reuse_sessions) {
+        check_gnutls(
+            gnutls_session_ticket_enable_server(session, &st.lasting->ticket_key->datum()));
       }
+      gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
+                                         &impl::on_client_hello_parsed);
       if (!st.sni.empty() || st.opts.sni_fun) {
         gnutls_handshake_set_post_client_hello_function(session, &impl::on_client_hello);
       }
@@ -107,7 +109,8 @@ struct engine::impl {
                                             server_name.size()));
       }
       if (st.opts.reuse_sessions && !session_key.empty()) {
-        auto data = st.sessions->get(session_key);
+        // A TLS 1.3 ticket leaves the cache here: it is used once (RFC 8446 appendix C.4).
+        auto data = st.lasting->sessions.take(session_key);
         if (!data.empty()) gnutls_session_set_data(session, data.data(), data.size());
         gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
                                            GNUTLS_HOOK_POST, &impl::on_new_ticket);
@@ -192,6 +195,18 @@ struct engine::impl {
     return 0;
   }
 
+  /// Server: a TLS 1.2 client must signal safe renegotiation (RFC 5746), with the
+  /// renegotiation_info extension or the SCSV (both are parsed by now); TLS 1.3 has no
+  /// renegotiation, so the policy does not apply to it.
+  static int on_client_hello_parsed(gnutls_session_t s, unsigned, unsigned, unsigned,
+                                    const gnutls_datum_t*) {
+    if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 &&
+        gnutls_safe_renegotiation_status(s) == 0) {
+      return GNUTLS_E_SAFE_RENEGOTIATION_FAILED;
+    }
+    return 0;
+  }
+
   static int on_new_ticket(gnutls_session_t s, unsigned, unsigned, unsigned,
                            const gnutls_datum_t*) {
     self(s)->store_session();
@@ -213,13 +228,140 @@ struct engine::impl {
   void store_session() {
     gnutls_datum_t data{};
     if (gnutls_session_get_data2(session, &data) == 0) {
-      state->sessions->put(session_key,
-                           std::vector<std::uint8_t>(data.data, data.data + data.size));
+      state->lasting->sessions.put(session_key,
+                                   std::vector<std::uint8_t>(data.data, data.data + data.size),
+                                   gnutls_protocol_get_version(session) == GNUTLS_TLS1_3);
       gnutls_free(data.data);
     }
   }
 
   // ---- Verification -------------------------------------------------------------------
+  //
+  // GnuTLS builds the path and decides (it sorts what the peer sent, leaves out certificates
+  // that belong to no path and follows cross-signs to a trusted certificate). moat then walks
+  // the same path from the anchor down to the peer's own certificate, only to name each
+  // reason on the certificate it concerns and to drive the user's verify_fun: it never
+  // refuses what GnuTLS accepts, except for moat's own `depth` limit.
+
+  /// A path from the peer's certificate (first) towards the trust anchor.
+  struct peer_path {
+    std::vector<const pki::certificate*> certs;
+    bool ends_with_anchor = false;  ///< the last one is the trusted certificate itself
+  };
+
+  [[nodiscard]] gnutls_x509_trust_list_t trust_list() const {
+    gnutls_x509_trust_list_t tl = nullptr;
+    credentials* c = sni_creds ? sni_creds.get() : creds.get();
+    gnutls_certificate_get_trust_list(c->cred, &tl);
+    return tl;
+  }
+
+  /// The path as GnuTLS builds it (gnutls_x509_trust_list_verify_crt2): from the peer's own
+  /// certificate, each next one is a received certificate that issued the one before, until
+  /// one is issued by a trusted certificate or none is found. When the peer also sent that
+  /// trusted certificate, it ends the path. What the peer sent beyond the path is left out.
+  [[nodiscard]] peer_path build_path(const std::vector<pki::certificate>& received) const {
+    gnutls_x509_trust_list_t tl = trust_list();
+    peer_path p;
+    std::vector<bool> used(received.size(), false);
+    p.certs.push_back(&received[0]);
+    used[0] = true;
+    while (p.certs.size() < received.size()) {
+      gnutls_x509_crt_t cur = pki::native_handle(*p.certs.back());
+      gnutls_x509_crt_t anchor = nullptr;
+      if (tl != nullptr &&
+          gnutls_x509_trust_list_get_issuer(tl, cur, &anchor, GNUTLS_TL_GET_COPY) == 0) {
+        for (std::size_t j = 0; j < received.size(); ++j) {
+          if (!used[j] && gnutls_x509_crt_equals(pki::native_handle(received[j]), anchor) != 0) {
+            p.certs.push_back(&received[j]);
+            p.ends_with_anchor = true;
+            break;
+          }
+        }
+        gnutls_x509_crt_deinit(anchor);
+        break;
+      }
+      if (gnutls_x509_crt_check_issuer(cur, cur) != 0) break;  // self-signed, not trusted
+      bool found = false;
+      for (std::size_t j = 0; j < received.size() && !found; ++j) {
+        if (!used[j] && gnutls_x509_crt_check_issuer(cur, pki::native_handle(received[j])) != 0) {
+          p.certs.push_back(&received[j]);
+          used[j] = true;
+          found = true;
+        }
+      }
+      if (!found) break;
+    }
+    return p;
+  }
+
+  /// What moat's walk finds wrong with each certificate of the path (index = depth).
+  [[nodiscard]] std::vector<std::vector<errc>> path_reasons(const peer_path& path) const {
+    const context_state& st = *state;
+    const auto& certs = path.certs;
+    const std::size_t top = certs.size() - 1;
+    const bool top_self_signed = gnutls_x509_crt_check_issuer(pki::native_handle(*certs[top]),
+                                                              pki::native_handle(*certs[top])) != 0;
+    // Certificates between the peer's and the anchor (or an untrusted root): the ones moat's
+    // `depth` limits.
+    const std::size_t intermediates =
+        top - (path.ends_with_anchor || (top > 0 && top_self_signed) ? 1 : 0);
+    const auto now = std::chrono::system_clock::now();
+    std::vector<std::vector<errc>> reasons(certs.size());
+    for (std::size_t idx = 0; idx < certs.size(); ++idx) {
+      const auto& cert = *certs[idx];
+      gnutls_x509_crt_t crt = pki::native_handle(cert);
+      auto& r = reasons[idx];
+      if (idx == top) {
+        if (auto a = anchor_reason(crt, certs.size() == 1 && top_self_signed)) r.push_back(*a);
+      }
+      if (idx > 0 && idx == intermediates && intermediates > st.opts.depth) {
+        r.push_back(errc::path_too_long);
+      }
+      if (now > cert.not_after()) r.push_back(errc::cert_expired);
+      if (now < cert.not_before()) r.push_back(errc::cert_not_yet_valid);
+      if (idx < top) {
+        gnutls_x509_crt_t issuer = pki::native_handle(*certs[idx + 1]);
+        unsigned status = 0;
+        const int rc = gnutls_x509_crt_verify(crt, &issuer, 1,
+                                              GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+                                                  GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
+                                                  GNUTLS_VERIFY_ALLOW_UNSORTED_CHAIN,
+                                              &status);
+        if (rc < 0 || (status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0) {
+          r.push_back(errc::invalid_signature);
+        } else if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) != 0) {
+          r.push_back(errc::insecure_algorithm);
+        }
+      }
+      if (idx > 0) {
+        // This certificate issues the one below it: it must be a CA allowed to sign.
+        unsigned critical = 0;
+        if (gnutls_x509_crt_get_ca_status(crt, &critical) <= 0) {
+          r.push_back(errc::missing_basic_constraint);
+        }
+        unsigned ku = 0;
+        if (gnutls_x509_crt_get_key_usage(crt, &ku, &critical) >= 0 &&
+            (ku & GNUTLS_KEY_KEY_CERT_SIGN) == 0) {
+          r.push_back(errc::invalid_key_usage);
+        }
+      } else {
+        leaf_reasons(crt, r);
+      }
+    }
+    return reasons;
+  }
+
+  /// Which of GnuTLS's verdicts a reason of moat's walk at `depth` names: a verify_fun that
+  /// accepts the reason excuses that verdict. moat's own `depth` limit and the peer key's
+  /// missing digitalSignature (GnuTLS refuses it when it checks the handshake signature, not
+  /// in path validation) excuse nothing else.
+  static bool moats_own(errc r, std::size_t depth) {
+    return r == errc::path_too_long || (r == errc::invalid_key_usage && depth == 0);
+  }
+  static errc verdict_of(errc r, std::size_t depth) {
+    return moats_own(r, depth) ? r : excuse_class(r);
+  }
 
   /// Called by GnuTLS when the peer's certificates have arrived. 0 = go on.
   int verify() {
@@ -234,10 +376,10 @@ struct engine::impl {
       }
       return 0;
     }
-    std::vector<pki::certificate> chain;
+    std::vector<pki::certificate> received;
     try {
       for (unsigned k = 0; k < n; ++k) {
-        chain.push_back(
+        received.push_back(
             pki::certificate::from_der(std::span<const std::uint8_t>(raw[k].data, raw[k].size)));
       }
     } catch (const std::exception&) {
@@ -245,105 +387,7 @@ struct engine::impl {
       return -1;
     }
 
-    std::vector<errc> overridden;
-    auto decide = [&](verify_info vi) -> bool {
-      if (!st.opts.verify_fun) {
-        if (vi.event == verify_event::bad_cert) {
-          verify_error = vi.reason;
-          return false;
-        }
-        return true;
-      }
-      verify_result r = verify_result::fail;
-      try {
-        r = st.opts.verify_fun(vi);
-      } catch (const std::exception&) {
-        r = verify_result::fail;
-      }
-      if (vi.event == verify_event::bad_cert) {
-        if (r == verify_result::valid) {
-          overridden.push_back(excuse_class(static_cast<errc>(vi.reason.value())));
-          return true;
-        }
-        verify_error = vi.reason;
-        return false;
-      }
-      if (r == verify_result::fail) {
-        verify_error = make_error_code(errc::rejected_by_verify_fun);
-        return false;
-      }
-      return true;
-    };
-
-    const auto top = chain.size() - 1;
-    const bool top_self_signed = gnutls_x509_crt_check_issuer(pki::native_handle(chain[top]),
-                                                              pki::native_handle(chain[top])) != 0;
-    const std::size_t intermediates = top - (top_self_signed && top > 0 ? 1 : 0);
-    const auto now = std::chrono::system_clock::now();
-    for (std::size_t idx = chain.size(); idx-- > 0;) {
-      const auto& cert = chain[idx];
-      gnutls_x509_crt_t crt = pki::native_handle(cert);
-      std::vector<errc> reasons;
-      if (idx == top) {
-        if (auto r = anchor_reason(crt, chain.size() == 1 && top_self_signed))
-          reasons.push_back(*r);
-      }
-      if (idx > 0 && idx == top && intermediates > st.opts.depth)
-        reasons.push_back(errc::path_too_long);
-      if (now > cert.not_after()) reasons.push_back(errc::cert_expired);
-      if (now < cert.not_before()) reasons.push_back(errc::cert_not_yet_valid);
-      if (idx < top) {
-        gnutls_x509_crt_t issuer = pki::native_handle(chain[idx + 1]);
-        if (gnutls_x509_crt_check_issuer(crt, issuer) == 0) {
-          reasons.push_back(errc::unknown_ca);
-        } else {
-          unsigned status = 0;
-          const int rc = gnutls_x509_crt_verify(crt, &issuer, 1,
-                                                GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
-                                                    GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
-                                                    GNUTLS_VERIFY_ALLOW_UNSORTED_CHAIN,
-                                                &status);
-          if (rc < 0 || (status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0) {
-            reasons.push_back(errc::invalid_signature);
-          } else if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) != 0) {
-            reasons.push_back(errc::insecure_algorithm);
-          }
-        }
-      }
-      if (idx > 0) {
-        // This certificate issues the one below it: it must be a CA allowed to sign.
-        unsigned critical = 0;
-        if (gnutls_x509_crt_get_ca_status(crt, &critical) <= 0) {
-          reasons.push_back(errc::missing_basic_constraint);
-        }
-        unsigned ku = 0;
-        if (gnutls_x509_crt_get_key_usage(crt, &ku, &critical) >= 0 &&
-            (ku & GNUTLS_KEY_KEY_CERT_SIGN) == 0) {
-          reasons.push_back(errc::invalid_key_usage);
-        }
-      } else {
-        leaf_reasons(crt, reasons);
-      }
-      for (errc r : reasons) {
-        if (!decide({verify_event::bad_cert,
-                     make_error_code(r),
-                     {},
-                     &cert,
-                     static_cast<unsigned>(idx)})) {
-          return -1;
-        }
-      }
-      if (!decide({idx == 0 ? verify_event::valid_peer : verify_event::valid,
-                   {},
-                   {},
-                   &cert,
-                   static_cast<unsigned>(idx)})) {
-        return -1;
-      }
-    }
-
-    // Safety net: the library's own path validation must agree, except for what the user's
-    // callback explicitly accepted.
+    // GnuTLS's verdict on the path it builds.
     unsigned status = 0;
     std::vector<gnutls_typed_vdata_st> data;
     const bool check_name =
@@ -363,9 +407,81 @@ struct engine::impl {
       verify_error = make_error_code(errc::bad_certificate);
       return -1;
     }
-    for (errc r : status_reasons(status)) {
-      if (std::find(overridden.begin(), overridden.end(), excuse_class(r)) == overridden.end()) {
-        verify_error = make_error_code(r);
+    const std::vector<errc> verdicts = status_reasons(status);
+
+    // moat's walk along that path names the reasons: those GnuTLS also found (never
+    // stricter), plus moat's own depth limit and the key usage GnuTLS checks later.
+    const peer_path path = build_path(received);
+    auto reasons = path_reasons(path);
+    for (std::size_t d = 0; d < reasons.size(); ++d) {
+      auto& r = reasons[d];
+      r.erase(std::remove_if(r.begin(), r.end(),
+                             [&](errc e) {
+                               if (moats_own(e, d)) return false;
+                               return std::none_of(verdicts.begin(), verdicts.end(), [&](errc v) {
+                                 return excuse_class(v) == verdict_of(e, d);
+                               });
+                             }),
+              r.end());
+    }
+    // A verdict the walk could not place goes to the peer's certificate when it is about the
+    // peer (its name, its purpose), else to the top of the path.
+    for (errc v : verdicts) {
+      bool placed = false;
+      for (std::size_t d = 0; d < reasons.size() && !placed; ++d) {
+        for (errc e : reasons[d]) placed = placed || verdict_of(e, d) == excuse_class(v);
+      }
+      if (placed) continue;
+      const bool about_peer = v == errc::hostname_mismatch || v == errc::invalid_ext_key_usage;
+      reasons[about_peer ? 0 : reasons.size() - 1].push_back(v);
+    }
+
+    std::vector<errc> overridden;
+    auto decide = [&](verify_info vi, std::size_t depth) -> bool {
+      if (!st.opts.verify_fun) {
+        if (vi.event == verify_event::bad_cert) {
+          verify_error = vi.reason;
+          return false;
+        }
+        return true;
+      }
+      verify_result r = verify_result::fail;
+      try {
+        r = st.opts.verify_fun(vi);
+      } catch (const std::exception&) {
+        r = verify_result::fail;
+      }
+      if (vi.event == verify_event::bad_cert) {
+        if (r == verify_result::valid) {
+          overridden.push_back(verdict_of(static_cast<errc>(vi.reason.value()), depth));
+          return true;
+        }
+        verify_error = vi.reason;
+        return false;
+      }
+      if (r == verify_result::fail) {
+        verify_error = make_error_code(errc::rejected_by_verify_fun);
+        return false;
+      }
+      return true;
+    };
+
+    for (std::size_t d = path.certs.size(); d-- > 0;) {
+      const pki::certificate* cert = path.certs[d];
+      const auto depth = static_cast<unsigned>(d);
+      for (errc r : reasons[d]) {
+        if (!decide({verify_event::bad_cert, make_error_code(r), {}, cert, depth}, d)) return -1;
+      }
+      if (!decide({d == 0 ? verify_event::valid_peer : verify_event::valid, {}, {}, cert, depth},
+                  d)) {
+        return -1;
+      }
+    }
+
+    // Every verdict of GnuTLS stands unless the user's callback accepted it.
+    for (errc v : verdicts) {
+      if (std::find(overridden.begin(), overridden.end(), excuse_class(v)) == overridden.end()) {
+        verify_error = make_error_code(v);
         return -1;
       }
     }
@@ -374,8 +490,7 @@ struct engine::impl {
   }
 
   std::optional<errc> anchor_reason(gnutls_x509_crt_t top, bool lone_self_signed) const {
-    gnutls_x509_trust_list_t tl = nullptr;
-    gnutls_certificate_get_trust_list(creds->cred, &tl);
+    gnutls_x509_trust_list_t tl = trust_list();
     unsigned status = 0;
     gnutls_x509_crt_t list[1] = {top};
     const int rc = gnutls_x509_trust_list_verify_crt(
@@ -385,7 +500,7 @@ struct engine::impl {
       return lone_self_signed ? errc::self_signed_peer : errc::unknown_ca;
     }
     if ((status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0) return errc::invalid_signature;
-    if ((status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE) != 0) {
+    if ((status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA)) != 0) {
       return errc::missing_basic_constraint;
     }
     if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) != 0) return errc::insecure_algorithm;
@@ -420,7 +535,7 @@ struct engine::impl {
     if ((status & GNUTLS_CERT_SIGNER_NOT_FOUND) != 0) r.push_back(errc::unknown_ca);
     if ((status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0) r.push_back(errc::invalid_signature);
     if ((status & GNUTLS_CERT_UNEXPECTED_OWNER) != 0) r.push_back(errc::hostname_mismatch);
-    if ((status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE) != 0) {
+    if ((status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA)) != 0) {
       r.push_back(errc::missing_basic_constraint);
     }
     if ((status & GNUTLS_CERT_PURPOSE_MISMATCH) != 0) r.push_back(errc::invalid_ext_key_usage);
@@ -528,8 +643,7 @@ want engine::handshake(std::error_code& ec) {
     handshake_done_ = true;
     const context_state& st = *impl_->state;
     const bool tls13 = gnutls_protocol_get_version(s) == GNUTLS_TLS1_3;
-    if (st.side == role::server && tls13 && st.ticket_key.data != nullptr &&
-        st.opts.session_tickets > 0) {
+    if (st.side == role::server && tls13 && st.opts.reuse_sessions && st.opts.session_tickets > 0) {
       if (const int trc = gnutls_session_ticket_send(s, st.opts.session_tickets, 0); trc < 0) {
         // Not fatal: this client just cannot resume; say why.
         spdlog::warn("tls: could not send session tickets: {}", gnutls_strerror(trc));

@@ -301,6 +301,9 @@ const bad_config kBadConfigs[] = {
     {"TooManySessionTickets", role::server, errc::invalid_option,
      [] { auto o = good_server(); o.session_tickets = 11; return o; },
      [] { return std::vector<std::string>{"session_tickets", "10"}; }},
+    {"SessionCacheSizeZero", role::client, errc::invalid_option,
+     [] { auto o = good_client(); o.session_cache_size = 0; return o; },
+     [] { return std::vector<std::string>{"session_cache_size", "at least 1", "reuse_sessions"}; }},
     {"SniHostCertfileMissing", role::server, pki::errc::file_missing,
      [] { auto o = good_server();
           sni_credentials sni;

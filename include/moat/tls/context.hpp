@@ -40,7 +40,9 @@ class context {
 
   /// Validates `opts` (same rules as the constructor) and, only if it is valid, makes it the
   /// configuration of every later handshake. On error it throws and the old one stays.
-  /// Thread-safe.
+  /// What belongs to the context rather than to its options stays: a server's session-ticket
+  /// key (tickets issued before a certificate renewal still resume after it) and a client's
+  /// session cache (resized to the new `session_cache_size`). Thread-safe.
   void reload(options opts);
 
   /// Internal: the current state (for the engine).

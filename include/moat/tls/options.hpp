@@ -5,6 +5,7 @@
 /// `moat::config_error` naming the option or file and the reason.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -122,8 +123,13 @@ struct options {
 
   // --- Sessions ---
   bool reuse_sessions = true;  ///< client: reuse; server: issue tickets.
-  /// TLS 1.3 tickets a server sends after a full handshake.
+  /// TLS 1.3 tickets a server sends after each handshake (at most 10).
   unsigned session_tickets = 1;
+  /// Client: how many servers (host:port) the context remembers a session for, the least
+  /// recently used forgotten first; at least 1. Each server has its latest session: a TLS 1.3
+  /// ticket is used for one connection only (RFC 8446 appendix C.4), TLS 1.2 session data
+  /// until it is replaced. The cache belongs to the context and survives `reload`.
+  std::size_t session_cache_size = 1024;
 
   // --- Misc ---
   keylog_callback keylog;             ///< NSS key log lines (for Wireshark).
