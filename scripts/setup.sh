@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl erlang-nox
+  openssl erlang-nox curl stress-ng
 )
 
 missing=()

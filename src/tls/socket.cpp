@@ -13,12 +13,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <variant>
 #include <moat/error.hpp>
 #include <moat/log.hpp>
 #include <moat/tls/detail/waiter_queue.hpp>
 #include <moat/tls/detail/with_timeout.hpp>
 #include <moat/tls/socket.hpp>
+#include <variant>
 
 #include "tls/context_state.hpp"
 
@@ -160,6 +160,7 @@ struct socket::state : std::enable_shared_from_this<state> {
     if (closed) co_return make_error_code(errc::not_connected);
     const bool raw_mode = opts.packet == framing::packet_mode::raw;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool readable = false;
     for (;;) {
       auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -169,7 +170,7 @@ struct socket::state : std::enable_shared_from_this<state> {
         remaining = std::chrono::milliseconds(0);
       }
       const bool nothing_buffered = raw_mode ? raw.empty() : dec.buffered() == 0;
-      if (nothing_buffered && !transport_buffered()) {
+      if (nothing_buffered && !readable && !transport_buffered()) {
         // Idle: wait for bytes before taking a buffer, and give back the one we had, so a
         // connection waiting for its next message holds no read buffer.
         if (!raw_mode) dec.shrink_to_fit();
@@ -179,8 +180,10 @@ struct socket::state : std::enable_shared_from_this<state> {
           closed = true;
           co_return to_std(wec);
         }
+        readable = true;  // plain TCP: the bytes are in the kernel; read them next
         continue;
       }
+      readable = false;
       std::span<std::uint8_t> buf;
       if (raw_mode) {
         if (!raw.empty() && (length == 0 || raw.size() >= length)) {
@@ -207,8 +210,7 @@ struct socket::state : std::enable_shared_from_this<state> {
         // One TLS record at a time; the buffer is given back when the connection goes idle.
         buf = dec.prepare(kReadChunk);
       }
-      auto r = co_await with_timeout(
-          read_some(asio::buffer(buf.data(), buf.size())), remaining);
+      auto r = co_await with_timeout(read_some(asio::buffer(buf.data(), buf.size())), remaining);
       std::size_t n = 0;
       boost::system::error_code bec;
       if (r) std::tie(bec, n) = *r;
@@ -557,7 +559,8 @@ socket::state& socket::checked() const {
 }
 stream<>& socket::tls_stream() {
   auto* t = checked().tls();
-  if (t == nullptr) throw std::logic_error("moat::tls::socket: a plain TCP socket has no TLS stream");
+  if (t == nullptr)
+    throw std::logic_error("moat::tls::socket: a plain TCP socket has no TLS stream");
   return *t;
 }
 bool socket::is_tls() const noexcept {

@@ -311,7 +311,7 @@ class stream {
 
   // Closes the next layer (after a write was cut short).
   void close_next_layer() noexcept {
-    if constexpr (requires(next_layer_type& n, boost::system::error_code& e) { n.close(e); }) {
+    if constexpr (requires(next_layer_type & n, boost::system::error_code & e) { n.close(e); }) {
       boost::system::error_code ignored;
       socket_.close(ignored);
     } else {
