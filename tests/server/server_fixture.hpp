@@ -75,7 +75,9 @@ struct server_fixture : ::testing::Test {
   static std::uint16_t port(const listener& l) { return l.local_endpoints().front().port(); }
 
   awaitable<tls::result<tls::socket>> dial(std::uint16_t p) {
-    co_return co_await tls::socket::connect(io.get_executor(), "localhost", p, cctx, 10s, u32);
+    // Generous: under a sanitizer on a busy machine a handshake can take seconds.
+    co_return co_await tls::socket::connect(io.get_executor(), "localhost", p, cctx,
+                                            test::scaled(30s), u32);
   }
 };
 

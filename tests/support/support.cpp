@@ -158,7 +158,7 @@ std::string child_process::output() const {
 }
 
 bool child_process::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (output().find(needle) != std::string::npos) return true;
     if (!status_) {
@@ -209,7 +209,7 @@ void child_process::close_stdin() {
 }
 
 std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (!status_) {
     int st = 0;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {

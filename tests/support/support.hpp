@@ -20,6 +20,15 @@ namespace moat::test {
 
 namespace asio = boost::asio;
 
+/// How many times slower this build runs than a plain optimised one (4 under the sanitizers,
+/// else 1). Deadlines that guard against hangs scale by it; assertions about behaviour do not.
+[[nodiscard]] int slowdown() noexcept;
+/// `d` scaled for this build (see slowdown()).
+template <class Rep, class Period>
+[[nodiscard]] std::chrono::duration<Rep, Period> scaled(std::chrono::duration<Rep, Period> d) {
+  return d * slowdown();
+}
+
 /// A fresh directory under the system temp dir, removed on destruction.
 class temp_dir {
  public:
@@ -89,7 +98,8 @@ struct leaf_set {
 [[nodiscard]] bool have_program(const std::string& name);
 
 /// A real child process with its stdin, and stdout+stderr captured to a file. Killed
-/// (SIGKILL) on destruction if still running.
+/// (SIGKILL) on destruction if still running. Its waits are deadlines against hangs, so they
+/// scale for sanitizer builds (see scaled()).
 class child_process {
  public:
   explicit child_process(std::vector<std::string> argv, std::filesystem::path cwd = {});
@@ -125,7 +135,7 @@ T run(asio::io_context& io, asio::awaitable<T> aw,
       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
   io.restart();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout * slowdown();
   while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     if (std::chrono::steady_clock::now() > deadline) {
       throw std::runtime_error("test coroutine timed out");
@@ -141,15 +151,6 @@ T run(asio::io_context& io, asio::awaitable<T> aw,
 [[nodiscard]] std::pair<tls::socket, tls::socket> connected_pair(
     asio::io_context& io, const tls::context& server_ctx, const tls::context& client_ctx,
     tls::socket_options server_opts = {}, tls::socket_options client_opts = {});
-
-/// How many times slower this build runs than a plain optimised one (4 under the sanitizers,
-/// else 1). Deadlines that guard against hangs scale by it; assertions about behaviour do not.
-[[nodiscard]] int slowdown() noexcept;
-/// `d` scaled for this build (see slowdown()).
-template <class Rep, class Period>
-[[nodiscard]] std::chrono::duration<Rep, Period> scaled(std::chrono::duration<Rep, Period> d) {
-  return d * slowdown();
-}
 
 /// CPU time (user + system) a process has used so far; pid 0 = this process. Read from
 /// getrusage for this process and /proc/<pid>/stat (clock ticks) for another.

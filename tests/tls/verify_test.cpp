@@ -5,6 +5,9 @@
 // against an external verifier (openssl) that the certificates are what we claim.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -788,7 +791,9 @@ struct background_server {
   asio::io_context io;
   listen_socket ls;
   std::error_code result = make_error_code(errc::not_connected);
-  std::atomic<bool> done{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
   std::thread thread;
 
   explicit background_server(const context& ctx)
@@ -798,28 +803,31 @@ struct background_server {
         io,
         [this]() -> asio::awaitable<void> {
           auto s = co_await ls.transport_accept();
-          if (s) {
-            result = co_await s->handshake(5s);
-          } else {
-            result = s.error();
-          }
-          if (s && !result) {
+          std::error_code r = s ? co_await s->handshake(test::scaled(20s)) : s.error();
+          if (s && !r) {
             (void)co_await s->send("ok\n");
             co_await s->close();
           }
-          done = true;
           ls.close();
+          std::lock_guard lock(mu);
+          result = r;
+          done = true;
+          cv.notify_all();
         },
         asio::detached);
-    thread = std::thread([this] { io.run_for(20s); });
+    // Runs until the exchange is over (or the destructor stops it): no fixed run time, so a
+    // slow peer on a busy machine is waited for.
+    thread = std::thread([this] { io.run(); });
   }
   ~background_server() {
     io.stop();
     thread.join();
   }
   [[nodiscard]] std::uint16_t port() const { return ls.local_endpoint().port(); }
+  /// Waits for the server's handshake to end (the peer has already finished when this runs).
   void wait() {
-    for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(10ms);
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, test::scaled(30s), [&] { return done; });
   }
 };
 
@@ -830,7 +838,7 @@ std::string s_client(std::uint16_t port, std::vector<std::string> args) {
   argv.insert(argv.end(), args.begin(), args.end());
   test::child_process p(argv);
   p.close_stdin();
-  const auto status = p.wait(20s);
+  const auto status = p.wait(test::scaled(60s));
   return p.output() + "\n[exit status " + (status ? std::to_string(*status) : "timeout") + "]";
 }
 
