@@ -213,12 +213,12 @@ void listener::impl::stop() {
   }
   // 4. Destroy what is left -- coroutines of handlers that ignored the drain -- while
   //    everything their cleanup touches (registries, limiter, counters) still exists.
-  for (auto& w : workers) {
-    w->listening.clear();
-    w->io.reset();
-  }
   {
-    std::lock_guard lock(mu);
+    std::lock_guard lock(mu);  // suspend() posts to the workers under it
+    for (auto& w : workers) {
+      w->listening.clear();
+      w->io.reset();
+    }
     stopped = true;
   }
   if (had_started) log->info("listener {} stopped", opts.name);
@@ -240,6 +240,8 @@ void listener::start() {
 }
 
 void listener::suspend() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->stopping) return;
   impl_->gate.shut();
   for (auto& w : impl_->workers) {
     asio::post(*w->io, [wp = w.get()] {

@@ -101,5 +101,17 @@ TEST_F(stopping, AHandshakeCutShortByStopIsNotAHandshakeFailure) {
   EXPECT_TRUE(st.handshake_failures_by_reason.empty());
 }
 
+TEST_F(stopping, SuspendResumeAndLimitsAfterStopAreHarmless) {
+  listener l(opts(2), server_tls(leaf), echo());
+  l.start();
+  l.stop();
+  l.suspend();
+  l.resume();
+  l.set_max_connections(5);
+  l.stop();
+  EXPECT_FALSE(l.get_stats().accepting);
+  EXPECT_TRUE(l.connections().empty());
+}
+
 }  // namespace
 }  // namespace moat::server
