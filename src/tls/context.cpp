@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <moat/error.hpp>
+#include <moat/log.hpp>
 #include <moat/tls/context.hpp>
 #include <moat/tls/errors.hpp>
 #include <mutex>
@@ -317,6 +318,10 @@ std::shared_ptr<credentials> context_state::credentials_for(std::string_view hos
   return main;
 }
 
+std::shared_ptr<spdlog::logger> context_state::logger() const {
+  return opts.logger ? opts.logger : default_logger();
+}
+
 int verify_callback_trampoline(gnutls_session_t session);  // engine.cpp
 
 namespace {
@@ -572,6 +577,10 @@ context::context(role r, options opts) : shared_(std::make_shared<shared>()) {
   shared_->side = r;
   shared_->lasting = std::make_shared<detail::lasting_state>(r, opts.session_cache_size);
   shared_->state = detail::build_state(r, std::move(opts), shared_->lasting);
+}
+
+std::shared_ptr<spdlog::logger> context::logger() const {
+  return state()->logger();
 }
 
 role context::side() const noexcept {

@@ -107,6 +107,8 @@ struct context_state {
 
   /// Credentials for a server name the client asked for (SNI), or the main ones.
   [[nodiscard]] std::shared_ptr<credentials> credentials_for(std::string_view host) const;
+  /// Where this context logs: options::logger, else moat::default_logger().
+  [[nodiscard]] std::shared_ptr<spdlog::logger> logger() const;
 };
 
 /// The credentials a session is using (set by the engine). Internal.

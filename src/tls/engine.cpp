@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -646,7 +646,7 @@ want engine::handshake(std::error_code& ec) {
     if (st.side == role::server && tls13 && st.opts.reuse_sessions && st.opts.session_tickets > 0) {
       if (const int trc = gnutls_session_ticket_send(s, st.opts.session_tickets, 0); trc < 0) {
         // Not fatal: this client just cannot resume; say why.
-        spdlog::warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
+        st.logger()->warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
       }
     }
     if (st.side == role::client && !tls13 && st.opts.reuse_sessions &&

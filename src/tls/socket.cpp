@@ -1,6 +1,6 @@
 // The ssl-like socket: framing and delivery modes over tls::stream.
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,12 +13,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <variant>
 #include <moat/error.hpp>
 #include <moat/log.hpp>
 #include <moat/tls/detail/waiter_queue.hpp>
 #include <moat/tls/detail/with_timeout.hpp>
 #include <moat/tls/socket.hpp>
+#include <variant>
 
 #include "tls/context_state.hpp"
 
@@ -207,8 +207,7 @@ struct socket::state : std::enable_shared_from_this<state> {
         // One TLS record at a time; the buffer is given back when the connection goes idle.
         buf = dec.prepare(kReadChunk);
       }
-      auto r = co_await with_timeout(
-          read_some(asio::buffer(buf.data(), buf.size())), remaining);
+      auto r = co_await with_timeout(read_some(asio::buffer(buf.data(), buf.size())), remaining);
       std::size_t n = 0;
       boost::system::error_code bec;
       if (r) std::tie(bec, n) = *r;
@@ -272,7 +271,9 @@ struct socket::state : std::enable_shared_from_this<state> {
   void handler_threw(const std::string& what) {
     boost::system::error_code pec;
     const auto peer = tcp().remote_endpoint(pec);
-    default_logger()->error(
+    // The context's logger (a plain TCP socket has no context: the default one).
+    const auto log = ctx ? ctx->logger() : default_logger();
+    log->error(
         "tls: the active-mode handler of the connection with {} threw: {}; closing it (alert "
         "sent: internal_error)",
         pec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
@@ -557,7 +558,8 @@ socket::state& socket::checked() const {
 }
 stream<>& socket::tls_stream() {
   auto* t = checked().tls();
-  if (t == nullptr) throw std::logic_error("moat::tls::socket: a plain TCP socket has no TLS stream");
+  if (t == nullptr)
+    throw std::logic_error("moat::tls::socket: a plain TCP socket has no TLS stream");
   return *t;
 }
 bool socket::is_tls() const noexcept {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <moat/log.hpp>
 #include <moat/pki/pki.hpp>
 #include <optional>
 #include <string>
@@ -135,6 +136,9 @@ struct options {
   keylog_callback keylog;             ///< NSS key log lines (for Wireshark).
   std::filesystem::path keylog_file;  ///< or appended to this file (0600).
   std::chrono::milliseconds handshake_timeout{5000};
+  /// Where this context's connections log (e.g. an active-mode handler that threw); null =
+  /// moat::default_logger(), the spdlog logger named "moat".
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 }  // namespace moat::tls
