@@ -118,7 +118,28 @@ struct context_state {
 std::shared_ptr<const context_state> build_state(role r, options opts,
                                                  std::shared_ptr<lasting_state> lasting);
 
-/// Builds credentials for one certificate + key (+ trust) (throws moat::config_error).
+/// A chain and its key, loaded from files or taken from memory, and checked.
+struct loaded_identity {
+  std::vector<pki::certificate> chain;  // empty when none was given
+  std::optional<pki::private_key> key;
+  std::string subject;  // names where the chain came from, for later errors
+};
+
+/// Loads and checks one certificate + key (throws moat::config_error). `subject_prefix`
+/// prefixes the option names in errors ("sni_hosts[x].").
+loaded_identity load_identity(const sni_credentials& src, const std::string& subject_prefix);
+
+/// Builds credentials for a loaded chain + key (both may be empty) and `st`'s trust (throws
+/// moat::config_error). Whether `st`'s options can use the certificate is check_usable's.
+std::shared_ptr<credentials> build_credentials(const std::vector<pki::certificate>& chain,
+                                               const std::optional<pki::private_key>& key,
+                                               const context_state& st, const std::string& subject);
+
+/// Throws moat::config_error when the options `o` cannot use the certificate of `c` (no
+/// digitalSignature, no signature algorithm or TLS 1.2 suite for its key).
+void check_usable(const credentials& c, const options& o, const std::string& subject);
+
+/// load_identity + build_credentials.
 std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const context_state& st,
                                               const std::string& subject_prefix);
 
