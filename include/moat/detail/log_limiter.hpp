@@ -42,6 +42,18 @@ class log_limiter {
     logger.log(level, "{}", make(dropped));
   }
 
+  /// Logs `make(n)` if n > 0 lines were dropped since the last one logged.
+  template <class MakeSummary>
+  void flush(spdlog::logger& logger, spdlog::level::level_enum level, MakeSummary&& make) {
+    std::uint64_t dropped = 0;
+    {
+      std::lock_guard lock(mu_);
+      dropped = suppressed_;
+      suppressed_ = 0;
+    }
+    if (dropped > 0) logger.log(level, "{}", make(dropped));
+  }
+
  private:
   std::mutex mu_;
   unsigned per_window_;
