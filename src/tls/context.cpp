@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <moat/error.hpp>
+#include <moat/log.hpp>
 #include <moat/tls/context.hpp>
 #include <moat/tls/errors.hpp>
 #include <mutex>
@@ -317,6 +318,10 @@ std::shared_ptr<credentials> context_state::credentials_for(std::string_view hos
   return main;
 }
 
+std::shared_ptr<spdlog::logger> context_state::logger() const {
+  return opts.logger ? opts.logger : default_logger();
+}
+
 int verify_callback_trampoline(gnutls_session_t session);  // engine.cpp
 
 namespace {
@@ -374,6 +379,8 @@ void install_trust(credentials& c, const std::vector<pki::certificate>& cas) {
   if (rc < 0) throw config_error("cacerts", make_gnutls_error(rc));
 }
 
+}  // namespace
+
 // A configuration that could never complete a handshake is an error now, not a
 // "no supported cipher suites" at every connection later.
 void check_usable(const credentials& c, const options& o, const std::string& subject) {
@@ -421,22 +428,19 @@ void check_usable(const credentials& c, const options& o, const std::string& sub
   }
 }
 
-}  // namespace
-
-std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const context_state& st,
-                                              const std::string& subject_prefix) {
-  auto c = std::make_shared<credentials>();
-  std::vector<pki::certificate> chain = src.cert;
-  std::string cert_subject = subject_prefix + "cert";
-  if (chain.empty() && !src.certfile.empty()) {
+loaded_identity load_identity(const sni_credentials& src, const std::string& subject_prefix) {
+  loaded_identity id;
+  id.chain = src.cert;
+  id.subject = subject_prefix + "cert";
+  if (id.chain.empty() && !src.certfile.empty()) {
     const std::string opt = subject_prefix + "certfile";
-    chain = pki::load_certificates(src.certfile, opt);
-    cert_subject = fmt::format("{} '{}'", opt, src.certfile.string());
+    id.chain = pki::load_certificates(src.certfile, opt);
+    id.subject = fmt::format("{} '{}'", opt, src.certfile.string());
   }
-  if (!chain.empty()) {
-    std::optional<pki::private_key> key = src.key;
+  if (!id.chain.empty()) {
+    id.key = src.key;
     std::string key_subject = subject_prefix + "key";
-    if (!key) {
+    if (!id.key) {
       // Like Erlang: the key defaults to the certificate file.
       const auto& keyfile = src.keyfile.empty() ? src.certfile : src.keyfile;
       if (keyfile.empty()) {
@@ -445,24 +449,34 @@ std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const 
       }
       if (src.keyfile.empty()) {
         try {
-          key = pki::load_private_key(keyfile, src.password, subject_prefix + "certfile");
+          id.key = pki::load_private_key(keyfile, src.password, subject_prefix + "certfile");
         } catch (const config_error& e) {
           throw config_error(
               subject_prefix + "keyfile", e.code(),
               fmt::format("no keyfile was given, so the key was looked for in {}", e.subject()));
         }
       } else {
-        key = pki::load_private_key(keyfile, src.password, subject_prefix + "keyfile");
+        id.key = pki::load_private_key(keyfile, src.password, subject_prefix + "keyfile");
       }
       key_subject = fmt::format("{}keyfile '{}'", subject_prefix, keyfile.string());
     }
-    pki::check_chain(chain, cert_subject);
-    pki::check_key_matches(chain.front(), *key, key_subject);
-    install_key(*c, chain, *key, cert_subject);
-    if (st.side == role::client) install_client_retrieve(*c, cert_subject);
+    pki::check_chain(id.chain, id.subject);
+    pki::check_key_matches(id.chain.front(), *id.key, key_subject);
   } else if (src.key || !src.keyfile.empty()) {
     fail(subject_prefix + "certfile", errc::missing_certificate,
          "a private key was given without its certificate");
+  }
+  return id;
+}
+
+std::shared_ptr<credentials> build_credentials(const std::vector<pki::certificate>& chain,
+                                               const std::optional<pki::private_key>& key,
+                                               const context_state& st,
+                                               const std::string& subject) {
+  auto c = std::make_shared<credentials>();
+  if (!chain.empty() && key) {
+    install_key(*c, chain, *key, subject);
+    if (st.side == role::client) install_client_retrieve(*c, subject);
   }
   install_trust(*c, st.trust);
   if (st.trust.empty() && st.side == role::client && st.verify == verify_mode::peer) {
@@ -474,6 +488,12 @@ std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const 
   }
   gnutls_certificate_set_verify_function(c->cred, &verify_callback_trampoline);
   return c;
+}
+
+std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const context_state& st,
+                                              const std::string& subject_prefix) {
+  const auto id = load_identity(src, subject_prefix);
+  return build_credentials(id.chain, id.key, st, id.subject);
 }
 
 std::shared_ptr<const context_state> build_state(role r, options opts,
@@ -572,6 +592,10 @@ context::context(role r, options opts) : shared_(std::make_shared<shared>()) {
   shared_->side = r;
   shared_->lasting = std::make_shared<detail::lasting_state>(r, opts.session_cache_size);
   shared_->state = detail::build_state(r, std::move(opts), shared_->lasting);
+}
+
+std::shared_ptr<spdlog::logger> context::logger() const {
+  return state()->logger();
 }
 
 role context::side() const noexcept {

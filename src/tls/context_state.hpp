@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <moat/detail/log_limiter.hpp>
 #include <moat/pki/pki.hpp>
 #include <moat/tls/context.hpp>
 #include <mutex>
@@ -80,11 +81,13 @@ class ticket_master_key {
 };
 
 /// What a context keeps across reload(): the client's session cache and the server's ticket
-/// key, so that renewing a certificate does not end resumption for every client.
+/// key, so that renewing a certificate does not end resumption for every client; and the
+/// rate limit of the log lines its peers can provoke.
 struct lasting_state {
   lasting_state(role r, std::size_t session_cache_size);
-  session_cache sessions;                         ///< client
-  std::unique_ptr<ticket_master_key> ticket_key;  ///< server
+  session_cache sessions;                                                      ///< client
+  std::unique_ptr<ticket_master_key> ticket_key;                               ///< server
+  moat::detail::log_limiter selection_failures{10, std::chrono::seconds(10)};  ///< server
 };
 
 struct context_state {
@@ -107,6 +110,30 @@ struct context_state {
 
   /// Credentials for a server name the client asked for (SNI), or the main ones.
   [[nodiscard]] std::shared_ptr<credentials> credentials_for(std::string_view host) const;
+  /// Where this context logs: options::logger, else moat::default_logger().
+  [[nodiscard]] std::shared_ptr<spdlog::logger> logger() const;
+};
+
+/// What a certificate_set holds: a checked chain and key, and the credentials built from them
+/// for each context state that presented them (built on first use, dropped with the state).
+struct certificate_set_state {
+  std::vector<pki::certificate> chain;
+  pki::private_key key;
+  std::string subject;  // for errors: where the chain came from
+
+  /// The credentials for handshakes of `st` (built on first use; throws moat::config_error
+  /// when `st`'s options cannot use this certificate). Thread-safe.
+  [[nodiscard]] std::shared_ptr<credentials> credentials_for(
+      const std::shared_ptr<const context_state>& st);
+
+ private:
+  struct built {
+    std::weak_ptr<const context_state> state;
+    const context_state* key = nullptr;
+    std::shared_ptr<credentials> creds;
+  };
+  std::mutex mu_;
+  std::vector<built> built_;
 };
 
 /// The credentials a session is using (set by the engine). Internal.
@@ -116,7 +143,28 @@ struct context_state {
 std::shared_ptr<const context_state> build_state(role r, options opts,
                                                  std::shared_ptr<lasting_state> lasting);
 
-/// Builds credentials for one certificate + key (+ trust) (throws moat::config_error).
+/// A chain and its key, loaded from files or taken from memory, and checked.
+struct loaded_identity {
+  std::vector<pki::certificate> chain;  // empty when none was given
+  std::optional<pki::private_key> key;
+  std::string subject;  // names where the chain came from, for later errors
+};
+
+/// Loads and checks one certificate + key (throws moat::config_error). `subject_prefix`
+/// prefixes the option names in errors ("sni_hosts[x].").
+loaded_identity load_identity(const sni_credentials& src, const std::string& subject_prefix);
+
+/// Builds credentials for a loaded chain + key (both may be empty) and `st`'s trust (throws
+/// moat::config_error). Whether `st`'s options can use the certificate is check_usable's.
+std::shared_ptr<credentials> build_credentials(const std::vector<pki::certificate>& chain,
+                                               const std::optional<pki::private_key>& key,
+                                               const context_state& st, const std::string& subject);
+
+/// Throws moat::config_error when the options `o` cannot use the certificate of `c` (no
+/// digitalSignature, no signature algorithm or TLS 1.2 suite for its key).
+void check_usable(const credentials& c, const options& o, const std::string& subject);
+
+/// load_identity + build_credentials.
 std::shared_ptr<credentials> make_credentials(const sni_credentials& src, const context_state& st,
                                               const std::string& subject_prefix);
 

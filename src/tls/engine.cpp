@@ -4,13 +4,14 @@
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <moat/tls/detail/client_hello_reader.hpp>
 #include <moat/tls/detail/engine.hpp>
 #include <moat/tls/errors.hpp>
 
@@ -59,6 +60,15 @@ errc excuse_class(errc e) {
 
 }  // namespace
 
+/// Where a server's asynchronous certificate selection stands.
+enum class selection {
+  off,      ///< no selector, or the selector said nullopt: sni_fun / sni_hosts / main
+  reading,  ///< the ClientHello has not all arrived yet
+  waiting,  ///< the selector runs (handshake() wants `certificate`)
+  chosen,   ///< the selector's certificate is set
+  failed,   ///< the selector failed: the ClientHello is refused with unrecognized_name
+};
+
 struct engine::impl {
   engine* owner;
   gnutls_session_t session = nullptr;
@@ -70,6 +80,8 @@ struct engine::impl {
   std::error_code verify_error;            // why the verify callback failed the handshake
   bool peer_verified = false;
   std::ofstream keylog_file;
+  selection select = selection::off;
+  client_hello_reader hello_reader;  // server with a selector: reads the ClientHello first
 
   impl(engine* o, const context& ctx, std::string name, std::string key)
       : owner(o), state(ctx.state()), server_name(std::move(name)), session_key(std::move(key)) {
@@ -100,7 +112,8 @@ struct engine::impl {
       }
       gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
                                          &impl::on_client_hello_parsed);
-      if (!st.sni.empty() || st.opts.sni_fun) {
+      if (st.opts.select_certificate) select = selection::reading;
+      if (!st.sni.empty() || st.opts.sni_fun || st.opts.select_certificate) {
         gnutls_handshake_set_post_client_hello_function(session, &impl::on_client_hello);
       }
     } else {
@@ -171,6 +184,11 @@ struct engine::impl {
 
   static int on_client_hello(gnutls_session_t s) {
     impl* i = self(s);
+    if (i->select == selection::failed) {
+      i->verify_error = make_error_code(errc::unrecognized_name);
+      return GNUTLS_E_UNRECOGNIZED_NAME;
+    }
+    if (i->select == selection::chosen) return 0;
     const std::string host = requested_server_name(s);
     if (host.empty()) return 0;
     const auto& st = *i->state;
@@ -637,6 +655,29 @@ want engine::finish(int rc, std::error_code& ec) {
 }
 
 want engine::handshake(std::error_code& ec) {
+  if (impl_->select == selection::reading) {
+    // The ClientHello stays in the input, for the library to read once the certificate is
+    // chosen: the library chooses its certificate while it reads the hello.
+    switch (impl_->hello_reader.read({in_.data() + in_begin_, in_.size() - in_begin_})) {
+      case client_hello_reader::status::incomplete:
+        if (!eof_) {
+          ec.clear();
+          return want::input_and_retry;
+        }
+        impl_->select = selection::off;  // the library reports the truncated hello
+        break;
+      case client_hello_reader::status::complete:
+        impl_->select = selection::waiting;
+        break;
+      case client_hello_reader::status::unreadable:
+        impl_->select = selection::off;  // the library refuses what is malformed
+        break;
+    }
+  }
+  if (impl_->select == selection::waiting) {
+    ec.clear();
+    return want::certificate;
+  }
   gnutls_session_t s = impl_->session;
   const int rc = gnutls_handshake(s);
   if (rc == 0) {
@@ -646,7 +687,7 @@ want engine::handshake(std::error_code& ec) {
     if (st.side == role::server && tls13 && st.opts.reuse_sessions && st.opts.session_tickets > 0) {
       if (const int trc = gnutls_session_ticket_send(s, st.opts.session_tickets, 0); trc < 0) {
         // Not fatal: this client just cannot resume; say why.
-        spdlog::warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
+        st.logger()->warn("tls: could not send session tickets: {}", gnutls_strerror(trc));
       }
     }
     if (st.side == role::client && !tls13 && st.opts.reuse_sessions &&
@@ -687,6 +728,63 @@ want engine::handshake(std::error_code& ec) {
   finish(rc, ec);
   ec = reason;
   return out_.size() > out_begin_ ? want::output : want::nothing;
+}
+
+const client_hello& engine::hello() const noexcept {
+  return impl_->hello_reader.hello();
+}
+
+const certificate_selector& engine::selector() const noexcept {
+  return impl_->state->opts.select_certificate;
+}
+
+void engine::use_certificate(std::optional<certificate_set> chosen) {
+  if (impl_->select != selection::waiting) return;
+  if (!chosen) {
+    impl_->select = selection::off;
+    return;
+  }
+  try {
+    auto creds = chosen->state()->credentials_for(impl_->state);
+    check_gnutls(gnutls_credentials_set(impl_->session, GNUTLS_CRD_CERTIFICATE, creds->cred));
+    impl_->sni_creds = std::move(creds);
+    impl_->select = selection::chosen;
+  } catch (...) {
+    fail_certificate(std::current_exception());
+  }
+}
+
+void engine::fail_certificate(std::exception_ptr why) {
+  if (impl_->select != selection::waiting) return;
+  impl_->select = selection::failed;
+  std::string what = "unknown exception";
+  try {
+    if (why) std::rethrow_exception(why);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): described as "unknown exception"
+  }
+  const auto& st = *impl_->state;
+  const auto& h = impl_->hello_reader.hello();
+  st.lasting->selection_failures.log(*st.logger(), spdlog::level::warn, [&](std::uint64_t dropped) {
+    // The protocol names are the peer's bytes: escaped, so that they cannot forge log lines.
+    std::string alpn;
+    for (const auto& p : h.alpn) {
+      if (!alpn.empty()) alpn += ',';
+      for (const char c : p) {
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+          alpn += c;
+        } else {
+          alpn += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+        }
+      }
+    }
+    return fmt::format(
+        "tls: the certificate selector failed for server name '{}' (ALPN offered: {}): {}; "
+        "handshake refused (alert sent: unrecognized_name){}",
+        h.server_name, alpn.empty() ? std::string("none") : alpn, what,
+        dropped > 0 ? fmt::format(" ({} more such lines suppressed)", dropped) : std::string());
+  });
 }
 
 want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) {

@@ -1,6 +1,6 @@
 // The ssl-like socket: framing and delivery modes over tls::stream.
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -274,7 +274,9 @@ struct socket::state : std::enable_shared_from_this<state> {
   void handler_threw(const std::string& what) {
     boost::system::error_code pec;
     const auto peer = tcp().remote_endpoint(pec);
-    default_logger()->error(
+    // The context's logger (a plain TCP socket has no context: the default one).
+    const auto log = ctx ? ctx->logger() : default_logger();
+    log->error(
         "tls: the active-mode handler of the connection with {} threw: {}; closing it (alert "
         "sent: internal_error)",
         pec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port()),

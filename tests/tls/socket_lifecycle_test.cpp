@@ -58,27 +58,35 @@ TEST_F(socket_lifecycle, AMovedFromSocketIsEmptyNotANullPointer) {
 }
 
 TEST_F(socket_lifecycle, AnActiveHandlerThatThrowsEndsItsConnectionWithAnAlertAndALogLine) {
+  // The line goes to the context's own logger, not to the global one.
   std::ostringstream logged;
+  auto o = sctx.opts();
+  o.logger = std::make_shared<spdlog::logger>(
+      "this context's", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged));
+  const context logging_ctx(role::server, o);
+  std::ostringstream global;
   spdlog::drop("moat");
-  auto logger = std::make_shared<spdlog::logger>(
-      "moat", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged));
-  spdlog::register_logger(logger);
-  auto [server, client] = test::connected_pair(io, sctx, cctx, u32, u32);
+  spdlog::register_logger(std::make_shared<spdlog::logger>(
+      "moat", std::make_shared<spdlog::sinks::ostream_sink_mt>(global)));
+  struct unregister {
+    ~unregister() { spdlog::drop("moat"); }
+  } unregister_at_exit;
+  auto [server, client] = test::connected_pair(io, logging_ctx, cctx, u32, u32);
   server.set_handler({.on_data = [](std::span<const std::uint8_t>) {
     throw std::runtime_error("the handler blew up on purpose");
   }});
-  auto o = server.getopts();
-  o.active = {framing::delivery::active};
-  ASSERT_FALSE(server.setopts(o));
+  auto so = server.getopts();
+  so.active = {framing::delivery::active};
+  ASSERT_FALSE(server.setopts(so));
   const auto r = test::run(io, [&]() -> awaitable<std::error_code> {
     (void)co_await client.send("boom");
     auto m = co_await client.recv(0, test::scaled(10s));
     co_return m ? std::error_code() : m.error();
   }());
-  spdlog::drop("moat");
   EXPECT_EQ(r, std::error_code(80, alert_category())) << r.message();  // internal_error
   EXPECT_FALSE(server.is_open());
   EXPECT_NE(logged.str().find("the handler blew up on purpose"), std::string::npos) << logged.str();
+  EXPECT_EQ(global.str(), "");
 }
 
 }  // namespace

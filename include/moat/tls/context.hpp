@@ -37,6 +37,8 @@ class context {
   /// A copy of the current options.
   [[nodiscard]] options opts() const;
   [[nodiscard]] context_summary summary() const;
+  /// Where this context's connections log: options::logger, else moat::default_logger().
+  [[nodiscard]] std::shared_ptr<spdlog::logger> logger() const;
 
   /// Validates `opts` (same rules as the constructor) and, only if it is valid, makes it the
   /// configuration of every later handshake. On error it throws and the old one stays.

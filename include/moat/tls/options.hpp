@@ -4,6 +4,7 @@
 /// then build a `tls::context` from it, which validates everything once and throws
 /// `moat::config_error` naming the option or file and the reason.
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <moat/log.hpp>
 #include <moat/pki/pki.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +20,10 @@
 #include <vector>
 
 namespace moat::tls {
+
+namespace detail {
+struct certificate_set_state;
+}
 
 /// TLS protocol versions. Only 1.2 and 1.3 exist here: older ones are refused at
 /// configuration time (RFC 8996).
@@ -77,6 +83,70 @@ struct sni_credentials {
 /// to use, or nullopt to use the default certificate. Called on the connection's thread.
 using sni_callback = std::function<std::optional<sni_credentials>(std::string_view host)>;
 
+/// A server's certificate chain and private key, loaded and checked once (the chain's order,
+/// the key matching the leaf certificate), so that a certificate selector can hand it to
+/// every handshake without reading or parsing anything again. On its first handshake with a
+/// context (again after that context's `reload`) the TLS library's credentials for it are
+/// built and kept, and it is checked against that context's options (a keyUsage that allows
+/// signing, a signature algorithm and suites for its key).
+/// Ownership: a cheap, copyable handle to shared immutable state. Thread-safety: one set may
+/// be presented by handshakes on every core, under several contexts, at once.
+class certificate_set {
+ public:
+  /// Loads (files are read now) and checks `src`. Implicit, so that a certificate selector
+  /// may also return `sni_credentials` -- which are then loaded and checked per handshake.
+  /// Throws moat::config_error naming the file or field and the reason.
+  certificate_set(const sni_credentials& src);  // NOLINT(google-explicit-constructor)
+
+  /// The chain, leaf first.
+  [[nodiscard]] const std::vector<pki::certificate>& chain() const noexcept;
+
+  /// Internal (for the engine).
+  [[nodiscard]] const std::shared_ptr<detail::certificate_set_state>& state() const noexcept {
+    return state_;
+  }
+
+ private:
+  std::shared_ptr<detail::certificate_set_state> state_;
+};
+
+/// What a client offered in its ClientHello, as a server's certificate selector sees it.
+struct client_hello {
+  /// The host name the client asked for (SNI), lower-cased; empty when it sent none. Always
+  /// a plain DNS name (labels of letters, digits, '-' and '_', separated by single dots): a
+  /// ClientHello with anything else in it does not reach the selector.
+  std::string server_name;
+  /// The application protocols the client offered (ALPN), in the client's order; empty when
+  /// it offered none. Which one is negotiated is decided by the server's `options::alpn`.
+  std::vector<std::string> alpn;
+};
+
+/// Server: chooses the certificate of one handshake, asynchronously -- the certificate of
+/// RFC 8737's TLS-ALPN-01 challenge when the client offers `acme-tls/1`, a certificate
+/// obtained on demand, one looked up in a store.
+///
+/// - **When:** once per handshake, when the client's ClientHello has arrived and before the
+///   server answers it (also for a handshake that then resumes a session, whose certificate
+///   goes unused). A ClientHello moat cannot read is left to the TLS library, which refuses
+///   what is malformed, and the selector is not called.
+/// - **Where:** started with `co_spawn` on the connection's executor (for a listener, its
+///   core's io_context). It may suspend (`co_await`) for as long as it likes: meanwhile that
+///   executor runs every other connection. The handshake's timeout bounds it: when the
+///   handshake is cancelled, the operation the selector is waiting for is cancelled too (and
+///   the handshake ends when the selector returns). `hello` stays valid until it returns.
+/// - **Result:** the certificate to present. A `sni_credentials` converts to a
+///   `certificate_set`, loaded and checked at every call; return a `certificate_set` built
+///   once where it matters. `nullopt` means what the server presents without a selector:
+///   `sni_fun`'s choice, else `sni_hosts`' entry for the name, else the main certificate.
+/// - **Failure:** an exception (or a certificate this context cannot use, e.g. none of its
+///   `signature_algs` can sign with its key) fails the handshake with
+///   `errc::unrecognized_name`; the client receives the unrecognized_name alert, and the
+///   exception's message is logged through `options::logger` (rate-limited).
+/// - **ALPN** is negotiated from `options::alpn` while the ClientHello is read, not by the
+///   selector: to answer `acme-tls/1`, list it there.
+using certificate_selector =
+    std::function<boost::asio::awaitable<std::optional<certificate_set>>(const client_hello&)>;
+
 /// Receives NSS key-log lines ("CLIENT_HANDSHAKE_TRAFFIC_SECRET <random> <secret>") for
 /// Wireshark. The line is a secret: never log it anywhere but where the user asked.
 using keylog_callback = std::function<void(std::string_view line)>;
@@ -120,6 +190,9 @@ struct options {
   std::vector<std::string> alpn;                     ///< client: offered; server: preferred order.
   std::map<std::string, sni_credentials> sni_hosts;  ///< server: per-host certificates.
   sni_callback sni_fun;                              ///< server: choose credentials per host.
+  /// Server: choose the certificate of each handshake asynchronously (see
+  /// certificate_selector); comes before sni_fun and sni_hosts.
+  certificate_selector select_certificate;
 
   // --- Sessions ---
   bool reuse_sessions = true;  ///< client: reuse; server: issue tickets.
@@ -135,6 +208,9 @@ struct options {
   keylog_callback keylog;             ///< NSS key log lines (for Wireshark).
   std::filesystem::path keylog_file;  ///< or appended to this file (0600).
   std::chrono::milliseconds handshake_timeout{5000};
+  /// Where this context's connections log (e.g. a selector's failure, an active-mode handler
+  /// that threw); null = moat::default_logger(), the spdlog logger named "moat".
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 }  // namespace moat::tls

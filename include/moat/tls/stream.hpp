@@ -9,6 +9,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,10 +18,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <concepts>
+#include <exception>
 #include <memory>
 #include <moat/tls/context.hpp>
 #include <moat/tls/detail/engine.hpp>
 #include <moat/tls/errors.hpp>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -48,6 +53,10 @@ concept readiness_socket = requires(T& t, boost::system::error_code& ec) {
 /// Cancelling an operation (per-operation cancellation, e.g. a timeout) while it waits for
 /// the peer leaves the stream intact; cancelling it while it writes records closes the TCP
 /// connection, since the peer may have received part of a record.
+/// A server handshake whose context has a certificate selector (options::select_certificate)
+/// runs it on this stream's executor once the ClientHello has arrived; cancelling the
+/// handshake meanwhile cancels what the selector waits for, and the handshake completes with
+/// `operation_aborted` when the selector has returned.
 template <class NextLayer = asio::ip::tcp::socket>
 class stream {
  public:
@@ -80,9 +89,7 @@ class stream {
   /// Performs the TLS handshake. Completion: void(boost::system::error_code).
   template <class Token>
   auto async_handshake(Token&& token) {
-    return run<void(boost::system::error_code)>(
-        [](detail::engine& e, std::error_code& ec, std::size_t&) { return e.handshake(ec); },
-        std::forward<Token>(token));
+    return run<void(boost::system::error_code)>(handshake_step{}, std::forward<Token>(token));
   }
 
   /// Reads some decrypted bytes. Completion: void(boost::system::error_code, std::size_t).
@@ -184,13 +191,21 @@ class stream {
     }
   }
 
+  // The handshake's engine step: the only one that may want a certificate chosen.
+  struct handshake_step {
+    static constexpr bool selects_certificate = true;
+    detail::want operator()(detail::engine& e, std::error_code& ec, std::size_t&) const {
+      return e.handshake(ec);
+    }
+  };
+
   // The loop shared by every operation: run the engine step, do the I/O it wants, repeat.
   template <class Op, bool WithBytes>
   struct io_op {
     io_op(stream* st, Op o) : s(st), op(std::move(o)) {}
     stream* s;
     Op op;
-    enum class phase { start, run, reading, writing, waiting, done } ph = phase::start;
+    enum class phase { start, run, reading, writing, waiting, selecting, done } ph = phase::start;
     detail::want want = detail::want::nothing;
     std::error_code ec;
     std::size_t bytes = 0;
@@ -209,6 +224,12 @@ class stream {
             [[fallthrough]];
           case phase::run:
             want = op(*s->engine_, ec, bytes);
+            if constexpr (requires { Op::selects_certificate; }) {
+              if (want == detail::want::certificate) {
+                if (start_selection(self)) return;
+                continue;  // the selector failed at once; the engine refuses the hello
+              }
+            }
             if (want == detail::want::input_and_retry) {
               ph = phase::reading;
               if constexpr (detail::readiness_socket<next_layer_type>) {
@@ -287,10 +308,47 @@ class stream {
             ph = phase::run;
             continue;
           }
+          case phase::selecting:  // not reached: the selection completes below
           case phase::done:
             return complete(self, {});
         }
       }
+    }
+
+    // Runs the context's certificate selector on the ClientHello; its result comes back to
+    // the overload below. False when it failed before it could start.
+    template <class Self>
+    bool start_selection(Self& self) {
+      detail::engine& e = *s->engine_;
+      asio::awaitable<std::optional<certificate_set>> selection;
+      try {
+        selection = e.selector()(e.hello());
+        if (!selection.valid()) throw std::logic_error("the selector returned no awaitable");
+      } catch (...) {
+        e.fail_certificate(std::current_exception());
+        return false;
+      }
+      ph = phase::selecting;
+      asio::co_spawn(s->socket_.get_executor(), std::move(selection), std::move(self));
+      return true;
+    }
+
+    // The certificate selector has returned (or thrown).
+    template <class Self>
+    void operator()(Self& self, std::exception_ptr failure, std::optional<certificate_set> chosen) {
+      waited = true;
+      if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+        // The handshake was cancelled (e.g. its timeout) while the selector ran. The engine
+        // still waits for a certificate: a new handshake call runs the selector again.
+        return complete(self, asio::error::operation_aborted);
+      }
+      if (failure) {
+        s->engine_->fail_certificate(failure);
+      } else {
+        s->engine_->use_certificate(std::move(chosen));
+      }
+      ph = phase::run;
+      (*this)(self);
     }
 
     template <class Self>

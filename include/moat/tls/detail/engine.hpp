@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <moat/tls/context.hpp>
 #include <optional>
@@ -40,6 +41,10 @@ enum class want {
   input_and_retry,   ///< read more bytes from the transport, feed them, call again.
   output_and_retry,  ///< write out pending output, then call again.
   output,            ///< write out pending output, then the operation is complete.
+  /// Server handshake: the ClientHello has arrived and the context has a certificate
+  /// selector. Run `selector()` on `hello()`, give its result to `use_certificate` (or its
+  /// exception to `fail_certificate`), then call handshake() again.
+  certificate,
 };
 
 /// One TLS session. Not thread-safe: one engine per connection, used from one strand.
@@ -55,6 +60,18 @@ class engine {
 
   /// Drive the handshake. On success `info()` is available.
   want handshake(std::error_code& ec);
+  /// Server, when handshake() wanted `certificate`: what the client offered (valid for the
+  /// engine's lifetime).
+  [[nodiscard]] const client_hello& hello() const noexcept;
+  /// The context's certificate selector (lives as long as the engine).
+  [[nodiscard]] const certificate_selector& selector() const noexcept;
+  /// Server, after want::certificate: present `chosen` (nullopt: what sni_fun, sni_hosts or
+  /// the main certificate give). A certificate this context cannot use fails the handshake
+  /// like fail_certificate.
+  void use_certificate(std::optional<certificate_set> chosen);
+  /// Server, after want::certificate: the selector failed (`why` is logged, rate-limited);
+  /// the handshake then fails with errc::unrecognized_name and its alert.
+  void fail_certificate(std::exception_ptr why);
   /// Decrypt into `buf`; `n` = bytes produced. A clean close_notify completes with
   /// errc::closed.
   want read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec);
