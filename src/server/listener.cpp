@@ -214,11 +214,14 @@ void listener::impl::stop() {
   // 4. Destroy what is left -- coroutines of handlers that ignored the drain -- while
   //    everything their cleanup touches (registries, limiter, counters) still exists.
   {
-    std::lock_guard lock(mu);  // suspend() posts to the workers under it
+    std::lock_guard io_lock(io_mu);  // suspend() posts to the workers under it
     for (auto& w : workers) {
       w->listening.clear();
       w->io.reset();
     }
+  }
+  {
+    std::lock_guard lock(mu);
     stopped = true;
   }
   if (had_started) log->info("listener {} stopped", opts.name);
@@ -240,7 +243,7 @@ void listener::start() {
 }
 
 void listener::suspend() {
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(impl_->io_mu);
   if (impl_->stopping) return;
   impl_->gate.shut();
   for (auto& w : impl_->workers) {

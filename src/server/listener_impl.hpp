@@ -71,6 +71,7 @@ struct listener::impl {
   std::deque<std::chrono::steady_clock::time_point> restarts;
 
   std::mutex stop_mu;   // serialises stop()
+  std::mutex io_mu;     // the workers' io_contexts exist while it is held (suspend vs stop)
   std::thread stopper;  // runs stop() when it was called from a handler (a worker thread)
 
   impl(listener_options o, tls::options t, handler hh);

@@ -7,10 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <moat/detail/log_limiter.hpp>
 #include <mutex>
 #include <string>
-
-#include "server/log_limiter.hpp"
 
 namespace moat::server {
 
@@ -44,9 +43,9 @@ class listener_stats {
   void count_failure(const std::string& reason);
   [[nodiscard]] std::map<std::string, std::uint64_t> failures_by_reason() const;
 
-  log_limiter handshake_log{20, std::chrono::seconds(1)};
-  log_limiter accept_log{5, std::chrono::seconds(1)};
-  log_limiter connection_log{20, std::chrono::seconds(1)};
+  moat::detail::log_limiter handshake_log{20, std::chrono::seconds(1)};
+  moat::detail::log_limiter accept_log{5, std::chrono::seconds(1)};
+  moat::detail::log_limiter connection_log{20, std::chrono::seconds(1)};
 
  private:
   mutable std::mutex mu_;
