@@ -517,7 +517,7 @@ want engine::finish(int rc, std::error_code& ec) {
     ec.clear();
     return have_output ? want::output_and_retry : want::input_and_retry;
   }
-  ec = make_gnutls_error(rc, impl_->session);
+  ec = make_gnutls_error(rc, impl_->session, eof_);
   return have_output ? want::output : want::nothing;
 }
 
@@ -544,7 +544,8 @@ want engine::handshake(std::error_code& ec) {
   }
   if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) return finish(rc, ec);
   // A failed handshake: send the alert that says why (once), then report the reason.
-  std::error_code reason = impl_->verify_error ? impl_->verify_error : make_gnutls_error(rc, s);
+  std::error_code reason =
+      impl_->verify_error ? impl_->verify_error : make_gnutls_error(rc, s, eof_);
   if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) reason = make_gnutls_error(rc, s);
   if (rc == GNUTLS_E_DECRYPTION_FAILED) {
     if (auto alert = plaintext_alert()) {
