@@ -523,7 +523,15 @@ want engine::finish(int rc, std::error_code& ec) {
 
 want engine::handshake(std::error_code& ec) {
   gnutls_session_t s = impl_->session;
-  const int rc = gnutls_handshake(s);
+  int rc = gnutls_handshake(s);
+  // GnuTLS takes one record per call and then says "again", even when the rest of a handshake
+  // message split over records is already here (found by fuzz/tls_server_engine): go on while
+  // it consumes buffered input, rather than wait for bytes that have arrived.
+  while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && in_.size() > in_begin_) {
+    const std::size_t buffered = in_.size() - in_begin_;
+    rc = gnutls_handshake(s);
+    if (in_.size() - in_begin_ >= buffered) break;  // nothing taken: it needs more than this
+  }
   if (rc == 0) {
     handshake_done_ = true;
     const context_state& st = *impl_->state;
