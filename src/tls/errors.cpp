@@ -391,6 +391,9 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transpo
     case GNUTLS_E_PK_INVALID_PUBKEY:
     case GNUTLS_E_PK_INVALID_PUBKEY_PARAMS:  // library: internal_error
     case GNUTLS_E_INCOMPATIBLE_SIG_WITH_KEY:
+    case GNUTLS_E_UNKNOWN_CIPHER_SUITE:  // chosen but not offered (RFC 8446 4.1.3)
+    case GNUTLS_E_UNWANTED_ALGORITHM:    // chosen but not enabled
+    case GNUTLS_E_MPI_SCAN_FAILED:       // a number (key share, signature) that does not parse
       return make_error_code(errc::illegal_parameter);
     case GNUTLS_E_PK_SIG_VERIFY_FAILED:
     case GNUTLS_E_ERROR_IN_FINISHED_PACKET:
@@ -442,6 +445,7 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transpo
     case GNUTLS_E_SAFE_RENEGOTIATION_FAILED:
     case GNUTLS_E_UNSAFE_RENEGOTIATION_DENIED:  // library: no_renegotiation (RFC 5746: this)
     case GNUTLS_E_NO_COMPRESSION_ALGORITHMS:
+    case GNUTLS_E_UNKNOWN_COMPRESSION_ALGORITHM:
       return make_error_code(errc::handshake_failure);
     case GNUTLS_E_INTERNAL_ERROR:
       return make_error_code(errc::internal_error);
