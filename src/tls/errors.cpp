@@ -354,6 +354,8 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transpo
       break;
     case GNUTLS_E_PREMATURE_TERMINATION:
       return make_error_code(errc::truncated);
+    case GNUTLS_E_SESSION_EOF:  // a close_notify in the middle of the handshake
+      return make_error_code(errc::closed);
     case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:  // also GNUTLS_E_TLS_PACKET_DECODING_ERROR
       // A record cut short by the end of the stream, or a length field that does not add up.
       return make_error_code(transport_eof ? errc::truncated : errc::decode_error);

@@ -87,6 +87,8 @@ TEST(PeerErrors, EachMalformedOrUnacceptableClientHelloHasItsOwnReason) {
            row{"openssl-ffdhe-only-clienthello", "no_shared_group", 40},
            row{"openssl-tls10-clienthello", "unsupported_version", 70},
            row{"openssl-fallback-scsv-clienthello", "inappropriate_fallback", 86},
+           // Half a ClientHello, then an alert record saying close_notify (found by fuzzing).
+           row{"close-notify-inside-a-fragmented-clienthello", "closed", 80},
        }) {
     SCOPED_TRACE(c.file);
     const auto r = feed(corpus_file(c.file));
@@ -165,6 +167,7 @@ TEST(PeerErrors, EveryLibraryErrorAPeerCanProvokeHasAMoatReason) {
            row{GNUTLS_E_NO_APPLICATION_PROTOCOL, errc::no_application_protocol},
            row{GNUTLS_E_UNRECOGNIZED_NAME, errc::unrecognized_name},
            row{GNUTLS_E_PREMATURE_TERMINATION, errc::truncated},
+           row{GNUTLS_E_SESSION_EOF, errc::closed},
            row{GNUTLS_E_INTERNAL_ERROR, errc::internal_error},
        }) {
     const std::error_code ec = detail::make_gnutls_error(r.library);
