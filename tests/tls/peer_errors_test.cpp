@@ -89,6 +89,9 @@ TEST(PeerErrors, EachMalformedOrUnacceptableClientHelloHasItsOwnReason) {
            row{"openssl-fallback-scsv-clienthello", "inappropriate_fallback", 86},
            // Half a ClientHello, then an alert record saying close_notify (found by fuzzing).
            row{"close-notify-inside-a-fragmented-clienthello", "closed", 80},
+           // A close_notify alert record (any level) after part of a ClientHello: alert
+           // number 0 once made an error_code that reads as success (found by fuzzing).
+           row{"close-notify-alert-during-the-handshake", "closed", 0},
        }) {
     SCOPED_TRACE(c.file);
     const auto r = feed(corpus_file(c.file));
