@@ -349,11 +349,12 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transpo
     case GNUTLS_E_WARNING_ALERT_RECEIVED:
     case GNUTLS_E_FATAL_ALERT_RECEIVED:
       if (session != nullptr) {
-        const auto alert = gnutls_alert_get(session);
+        // An int: a peer may send any number, not only the enumerators.
+        const int alert = static_cast<int>(gnutls_alert_get(session));
         // close_notify is alert number 0, and a std::error_code of value 0 means success:
         // the peer closed (found by fuzzing: a handshake "ended" without an error).
         if (alert == GNUTLS_A_CLOSE_NOTIFY) return make_error_code(errc::closed);
-        return {static_cast<int>(alert), alert_category()};
+        return {alert, alert_category()};
       }
       break;
     case GNUTLS_E_PREMATURE_TERMINATION:
