@@ -560,7 +560,7 @@ want engine::handshake(std::error_code& ec) {
       // The peer rejected us with an unencrypted alert (OpenSSL does so in TLS 1.3 when it
       // fails our certificate): report what it said.
       finish(rc, ec);
-      ec = std::error_code(*alert, alert_category());
+      ec = received_alert_error(*alert);
       return out_.size() > out_begin_ ? want::output : want::nothing;
     }
   }

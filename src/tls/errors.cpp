@@ -344,17 +344,20 @@ std::string format_error(std::error_code ec) {
 
 namespace detail {
 
+std::error_code received_alert_error(int alert) noexcept {
+  // close_notify is alert number 0, and a std::error_code of value 0 means success: the peer
+  // closed (found by fuzzing: a handshake "ended" without an error and without being done).
+  if (alert == GNUTLS_A_CLOSE_NOTIFY) return make_error_code(errc::closed);
+  return {alert, alert_category()};
+}
+
 std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transport_eof) noexcept {
   switch (rc) {
     case GNUTLS_E_WARNING_ALERT_RECEIVED:
     case GNUTLS_E_FATAL_ALERT_RECEIVED:
       if (session != nullptr) {
         // An int: a peer may send any number, not only the enumerators.
-        const int alert = static_cast<int>(gnutls_alert_get(session));
-        // close_notify is alert number 0, and a std::error_code of value 0 means success:
-        // the peer closed (found by fuzzing: a handshake "ended" without an error).
-        if (alert == GNUTLS_A_CLOSE_NOTIFY) return make_error_code(errc::closed);
-        return {alert, alert_category()};
+        return received_alert_error(static_cast<int>(gnutls_alert_get(session)));
       }
       break;
     case GNUTLS_E_PREMATURE_TERMINATION:

@@ -17,6 +17,10 @@ namespace moat::tls::detail {
 [[nodiscard]] std::error_code make_gnutls_error(int rc, gnutls_session_t session = nullptr,
                                                 bool transport_eof = false) noexcept;
 
+/// The error for an alert received from the peer: its number in alert_category(), except
+/// close_notify (number 0, which as an error_code would read as success): errc::closed.
+[[nodiscard]] std::error_code received_alert_error(int alert) noexcept;
+
 /// Throws std::system_error for an unexpected GnuTLS failure (allocation and the like).
 inline void check_gnutls(int rc) {
   if (rc < 0) throw std::system_error(make_gnutls_error(rc));
