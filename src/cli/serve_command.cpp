@@ -7,23 +7,23 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <moat/error.hpp>
 #include <moat/server/server.hpp>
-#include <set>
 #include <thread>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/settings.hpp"
 
 namespace moat::cli {
 namespace {
@@ -53,85 +53,6 @@ struct serve_config {
 
 [[noreturn]] void bad(const std::string& subject, const std::string& why) {
   throw config_error(subject, std::make_error_code(std::errc::invalid_argument), why);
-}
-
-// ---- The configuration file: the same settings as the flags --------------------------------
-
-void load_toml(const std::string& path, serve_config& c, const std::set<std::string>& from_flags) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    bad(fmt::format("config '{}'", path),
-        fmt::format("line {}, column {}: {}", where.line, where.column, e.description()));
-  }
-  auto subject = [&](std::string_view key) {
-    return fmt::format("config '{}': {}", path, key);
-  };
-  for (const auto& [name, node] : t) {
-    const std::string key(name.str());
-    const toml::node& v = node;  // lambdas below capture it (structured bindings: C++20 only)
-    if (from_flags.count(key) != 0) continue;  // flags win
-    auto str = [&]() -> std::string {
-      if (auto s = v.value<std::string>()) return *s;
-      bad(subject(key), "must be a string");
-    };
-    auto num = [&]() -> double {
-      if (auto d = v.value<double>()) return *d;
-      bad(subject(key), "must be a number");
-    };
-    auto boolean = [&]() -> bool {
-      if (auto b = v.value<bool>()) return *b;
-      bad(subject(key), "must be true or false");
-    };
-    if (key == "listen") {
-      c.listen.clear();
-      if (auto* arr = v.as_array()) {
-        for (const auto& e : *arr) {
-          if (auto s = e.value<std::string>())
-            c.listen.push_back(*s);
-          else
-            bad(subject(key), "must be a list of \"ADDR:PORT\" strings");
-        }
-      } else {
-        c.listen.push_back(str());
-      }
-    } else if (key == "packet") {
-      c.packet = v.is_integer() ? std::to_string(*v.value<std::int64_t>()) : str();
-    } else if (key == "cert") {
-      c.cert = str();
-    } else if (key == "key") {
-      c.key = str();
-    } else if (key == "password_file") {
-      c.password_file = str();
-    } else if (key == "cacert") {
-      c.cacert = str();
-    } else if (key == "verify_peer") {
-      c.verify_peer = boolean();
-    } else if (key == "fail_if_no_peer_cert") {
-      c.fail_if_no_peer_cert = boolean();
-    } else if (key == "workers") {
-      c.workers = static_cast<unsigned>(num());
-    } else if (key == "max_connections") {
-      c.max_connections = static_cast<std::size_t>(num());
-    } else if (key == "handshake_timeout") {
-      c.handshake_timeout = num();
-    } else if (key == "idle_timeout") {
-      c.idle_timeout = num();
-    } else if (key == "shutdown_grace") {
-      c.shutdown_grace = num();
-    } else if (key == "data_dir") {
-      c.data_dir = str();
-    } else if (key == "log_format") {
-      c.log_format = str();
-    } else {
-      bad(subject(key),
-          "unknown setting (known: listen, packet, cert, key, password_file, cacert, verify_peer, "
-          "fail_if_no_peer_cert, workers, max_connections, handshake_timeout, idle_timeout, "
-          "shutdown_grace, data_dir, log_format)");
-    }
-  }
 }
 
 // ---- Logging -------------------------------------------------------------------------------
@@ -182,7 +103,7 @@ void setup_logging(const std::string& format) {
   } else if (format == "text") {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   } else {
-    bad("--log-format", fmt::format("'{}' is not text or json", format));
+    bad("log_format", fmt::format("'{}' is not text or json", format));
   }
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
@@ -190,18 +111,47 @@ void setup_logging(const std::string& format) {
 
 // ---- Addresses -----------------------------------------------------------------------------
 
-asio::ip::tcp::endpoint parse_listen(const std::string& s) {
-  const auto hp = split_host_port(s, "--listen", true);
+// `subject`: the flag or the config-file key the address came from.
+asio::ip::tcp::endpoint parse_listen(const std::string& s, const std::string& subject) {
+  const auto hp = split_host_port(s, subject, true);
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(hp.host.empty() ? "0.0.0.0" : hp.host, ec);
-  if (ec)
-    bad(fmt::format("--listen '{}'", s), "the address must be a numeric IPv4 or IPv6 address");
+  if (ec) {
+    bad(fmt::format("{} '{}'", subject, s), "the address must be a numeric IPv4 or IPv6 address");
+  }
   return {addr, hp.port};
 }
 
-std::chrono::milliseconds seconds(double s, const char* option) {
-  if (s < 0 || s > 86400 * 365) bad(option, "must be a number of seconds from 0 to 31536000");
-  return std::chrono::milliseconds(static_cast<long>(s * 1000));
+// The settings table checked the range; this only changes the unit.
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(std::llround(seconds * 1000));
+}
+
+// ---- The settings: one table makes the flags and the config-file keys -----------------------
+
+constexpr double kMaxSeconds = 86400.0 * 365;  // a year
+
+void describe_settings(settings& t, serve_config& c) {
+  t.text_list(
+      "listen", "ADDR:PORT to listen on (default: 0.0.0.0:7000 and [::]:7000)", c.listen,
+      [](const std::string& v, const std::string& subject) { (void)parse_listen(v, subject); });
+  t.text("packet", "framing", c.packet, {"raw", "0", "1", "2", "4", "line"});
+  t.text("cert", "certificate chain (PEM); default: one from a local CA in --data-dir", c.cert);
+  t.text("key", "private key (PEM)", c.key);
+  t.text("password_file", "password of an encrypted key", c.password_file);
+  t.text("cacert", "CA certificates for client certificates", c.cacert);
+  t.boolean("verify_peer", "ask clients for a certificate and verify it", c.verify_peer);
+  t.boolean("fail_if_no_peer_cert", "refuse clients without a certificate", c.fail_if_no_peer_cert);
+  t.count("workers", "acceptor/io threads, 0: one per core", c.workers, 0, 1024);
+  t.count("max_connections", "exact global connection limit", c.max_connections, 1, 10000000);
+  t.seconds("handshake_timeout", "time a client has to complete the handshake", c.handshake_timeout,
+            0.001, kMaxSeconds);
+  t.seconds("idle_timeout", "close a connection without data for this long, 0: never",
+            c.idle_timeout, 0, kMaxSeconds);
+  t.seconds("shutdown_grace", "time to drain connections on SIGTERM", c.shutdown_grace, 0,
+            kMaxSeconds);
+  t.text("data_dir", "where the local CA and its certificate live", c.data_dir);
+  t.text("log_format", "log lines", c.log_format, {"text", "json"});
 }
 
 // ---- The data directory and the self-signed certificate --------------------------------------
@@ -311,8 +261,7 @@ server::coroutine_handler echo_handler() {
   };
 }
 
-int run_serve(serve_config c, const std::set<std::string>& from_flags) {
-  if (!c.config.empty()) load_toml(c.config, c, from_flags);
+int run_serve(serve_config c) {
   setup_logging(c.log_format);
   if (c.listen.empty()) c.listen = {"0.0.0.0:7000", "[::]:7000"};
   if (!c.key.empty() && c.cert.empty()) bad("--key", "given without --cert");
@@ -321,12 +270,12 @@ int run_serve(serve_config c, const std::set<std::string>& from_flags) {
 
   server::listener_options lo;
   lo.name = "serve";
-  for (const auto& l : c.listen) lo.addresses.push_back(parse_listen(l));
+  for (const auto& l : c.listen) lo.addresses.push_back(parse_listen(l, "listen"));
   lo.workers = c.workers;
   lo.max_connections = c.max_connections;
-  lo.handshake_timeout = seconds(c.handshake_timeout, "--handshake-timeout");
-  lo.idle_timeout = seconds(c.idle_timeout, "--idle-timeout");
-  lo.shutdown_grace = seconds(c.shutdown_grace, "--shutdown-grace");
+  lo.handshake_timeout = to_ms(c.handshake_timeout);
+  lo.idle_timeout = to_ms(c.idle_timeout);
+  lo.shutdown_grace = to_ms(c.shutdown_grace);
   lo.socket.packet = framing::parse_packet_mode(c.packet);
 
   std::optional<local_certificate> ss;
@@ -386,40 +335,23 @@ int run_serve(serve_config c, const std::set<std::string>& from_flags) {
 }  // namespace
 
 void register_serve_command(CLI::App& app) {
-  auto c = std::make_shared<serve_config>();
+  // The command's state outlives this function: CLI11 keeps pointers into the table.
+  struct serve_command {
+    serve_config config;
+    settings table;
+  };
+  auto st = std::make_shared<serve_command>();
   auto* cmd = app.add_subcommand(
       "serve", "Run a supervised TLS echo server ({packet,4} on port 7000 by default)");
-  cmd->add_option("--listen", c->listen, "ADDR:PORT to listen on (repeatable)");
-  cmd->add_option("--packet", c->packet, "framing: raw|1|2|4|line")->capture_default_str();
-  cmd->add_option("--cert", c->cert,
-                  "certificate chain (PEM); default: one from a local CA in --data-dir");
-  cmd->add_option("--key", c->key, "private key (PEM)");
-  cmd->add_option("--password-file", c->password_file, "password of an encrypted key");
-  cmd->add_option("--cacert", c->cacert, "CA certificates for client certificates");
-  cmd->add_flag("--verify-peer", c->verify_peer, "ask clients for a certificate and verify it");
-  cmd->add_flag("--fail-if-no-peer-cert", c->fail_if_no_peer_cert,
-                "refuse clients without a certificate");
-  cmd->add_option("--workers", c->workers, "acceptor/io threads (default: one per core)");
-  cmd->add_option("--max-connections", c->max_connections, "exact global connection limit")
-      ->capture_default_str();
-  cmd->add_option("--handshake-timeout", c->handshake_timeout, "seconds")->capture_default_str();
-  cmd->add_option("--idle-timeout", c->idle_timeout, "seconds without data (0: none)")
-      ->capture_default_str();
-  cmd->add_option("--shutdown-grace", c->shutdown_grace, "seconds to drain on SIGTERM")
-      ->capture_default_str();
-  cmd->add_option("--data-dir", c->data_dir, "where the local CA and its certificate live");
-  cmd->add_option("--log-format", c->log_format, "text|json")->capture_default_str();
-  cmd->add_option("--config", c->config, "TOML file with the same settings");
-  cmd->callback([c, cmd] {
-    std::set<std::string> from_flags;
-    for (const auto* opt : cmd->get_options()) {
-      if (opt->count() == 0) continue;
-      std::string name = opt->get_name(false, true);
-      while (!name.empty() && name.front() == '-') name.erase(name.begin());
-      std::replace(name.begin(), name.end(), '-', '_');
-      from_flags.insert(name);
-    }
-    const int rc = run_serve(*c, from_flags);
+  describe_settings(st->table, st->config);
+  st->table.add_flags(*cmd);
+  cmd->add_option("--config", st->config.config,
+                  "TOML file with the same settings (keys as the flags, with _); flags win");
+  cmd->callback([st] {
+    // Defaults, then the file, then the flags: flags win.
+    if (!st->config.config.empty()) st->table.load_toml(st->config.config);
+    st->table.apply_flags();
+    const int rc = run_serve(st->config);
     if (rc != 0) throw exit_code{rc};
   });
 }

@@ -64,10 +64,28 @@ sys_clock::time_point from_time_t(time_t t, bool is_end) {
   return sys_clock::from_time_t(t);
 }
 
+// The public key, or null when the library cannot read it (an algorithm it does not know:
+// the certificate itself parsed, so its key is unsupported rather than malformed).
 detail::pubkey_ptr pubkey_of(gnutls_x509_crt_t crt) {
   auto pub = detail::new_pubkey();
-  const int rc = gnutls_pubkey_import_x509(pub.get(), crt, 0);
-  if (rc < 0) fail("certificate", errc::malformed, "cannot read the public key: " + reason(rc));
+  if (gnutls_pubkey_import_x509(pub.get(), crt, 0) < 0) return nullptr;
+  return pub;
+}
+
+// The name of a key the library cannot read, from the certificate's algorithm identifier.
+std::string unreadable_key_name(gnutls_x509_crt_t crt) {
+  char oid[128] = {};
+  std::size_t size = sizeof oid;
+  if (gnutls_x509_crt_get_pk_oid(crt, oid, &size) < 0) return "unknown";
+  return "unknown (OID " + std::string(oid) + ")";
+}
+
+detail::pubkey_ptr supported_pubkey_of(gnutls_x509_crt_t crt) {
+  auto pub = pubkey_of(crt);
+  if (!pub) {
+    fail("certificate", errc::unsupported_key_type,
+         "the certificate's key is " + unreadable_key_name(crt));
+  }
   return pub;
 }
 
@@ -203,7 +221,7 @@ std::string certificate::sha256_fingerprint() const {
 }
 
 key_type certificate::public_key_type() const {
-  const auto pub = pubkey_of(get().crt.get());
+  const auto pub = supported_pubkey_of(get().crt.get());
   const auto info = detail::describe(pub.get());
   if (!info.supported) {
     fail("certificate", errc::unsupported_key_type, "the certificate's key is " + info.name);
@@ -213,16 +231,16 @@ key_type certificate::public_key_type() const {
 
 std::string certificate::public_key_algorithm() const {
   const auto pub = pubkey_of(get().crt.get());
-  return detail::describe(pub.get()).name;
+  return pub ? detail::describe(pub.get()).name : unreadable_key_name(get().crt.get());
 }
 
 unsigned certificate::public_key_bits() const {
   const auto pub = pubkey_of(get().crt.get());
-  return detail::describe(pub.get()).bits;
+  return pub ? detail::describe(pub.get()).bits : 0;
 }
 
 std::vector<std::uint8_t> certificate::public_key_der() const {
-  const auto pub = pubkey_of(get().crt.get());
+  const auto pub = supported_pubkey_of(get().crt.get());
   owned_datum d;
   const int rc = gnutls_pubkey_export2(pub.get(), GNUTLS_X509_FMT_DER, &d);
   if (rc < 0) fail("certificate", errc::malformed, reason(rc));

@@ -67,7 +67,9 @@ result parse_v1(std::span<const std::uint8_t> data) {
   if (ec1 || ec2 || !parse_port(f[3], sport) || !parse_port(f[4], dport)) {
     return invalid("PROXY v1 header has a malformed address or port");
   }
-  if ((f[0] == "TCP4") != (src.is_v4() && dst.is_v4())) {
+  // TCP4: both addresses IPv4; TCP6: both IPv6 (not only "not both IPv4").
+  const bool v4 = f[0] == "TCP4";
+  if (src.is_v4() != v4 || dst.is_v4() != v4) {
     return invalid("PROXY v1 header's addresses do not match its protocol");
   }
   r.source = ip::tcp::endpoint(src, sport);

@@ -650,7 +650,7 @@ want engine::finish(int rc, std::error_code& ec) {
     ec.clear();
     return have_output ? want::output_and_retry : want::input_and_retry;
   }
-  ec = make_gnutls_error(rc, impl_->session);
+  ec = make_gnutls_error(rc, impl_->session, eof_);
   return have_output ? want::output : want::nothing;
 }
 
@@ -679,7 +679,15 @@ want engine::handshake(std::error_code& ec) {
     return want::certificate;
   }
   gnutls_session_t s = impl_->session;
-  const int rc = gnutls_handshake(s);
+  int rc = gnutls_handshake(s);
+  // GnuTLS takes one record per call and then says "again", even when the rest of a handshake
+  // message split over records is already here (found by fuzz/tls_server_engine): go on while
+  // it consumes buffered input, rather than wait for bytes that have arrived.
+  while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && in_.size() > in_begin_) {
+    const std::size_t buffered = in_.size() - in_begin_;
+    rc = gnutls_handshake(s);
+    if (in_.size() - in_begin_ >= buffered) break;  // nothing taken: it needs more than this
+  }
   if (rc == 0) {
     handshake_done_ = true;
     const context_state& st = *impl_->state;
@@ -699,14 +707,15 @@ want engine::handshake(std::error_code& ec) {
   }
   if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) return finish(rc, ec);
   // A failed handshake: send the alert that says why (once), then report the reason.
-  std::error_code reason = impl_->verify_error ? impl_->verify_error : make_gnutls_error(rc, s);
+  std::error_code reason =
+      impl_->verify_error ? impl_->verify_error : make_gnutls_error(rc, s, eof_);
   if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) reason = make_gnutls_error(rc, s);
   if (rc == GNUTLS_E_DECRYPTION_FAILED) {
     if (auto alert = plaintext_alert()) {
       // The peer rejected us with an unencrypted alert (OpenSSL does so in TLS 1.3 when it
       // fails our certificate): report what it said.
       finish(rc, ec);
-      ec = std::error_code(*alert, alert_category());
+      ec = received_alert_error(*alert);
       return out_.size() > out_begin_ ? want::output : want::nothing;
     }
   }

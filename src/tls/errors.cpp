@@ -11,31 +11,41 @@ namespace moat::tls {
 namespace {
 
 struct errc_info {
-  const char* reason;   // Erlang-style atom
-  const char* message;  // human text
-  std::uint8_t alert;   // alert sent to the peer (0 = none)
+  const char* reason;                 // Erlang-style atom
+  const char* message;                // human text
+  std::uint8_t alert;                 // alert sent to the peer (0 = none)
+  std::errc condition = std::errc{};  // portable condition (std::errc{} = none)
 };
 
+// The portable conditions (docs/tls.md, "Errors"): a condition is given only where the errno
+// meaning fits. Configuration mistakes are invalid_argument; timeouts timed_out; the peer
+// breaking the protocol is protocol_error; nothing in common with the peer is not_supported.
+// A normal close (closed), a close without close_notify (truncated) and the certificate
+// reasons have none: no errno says "closed cleanly" or "untrusted certificate".
 errc_info info(errc e) {
+  constexpr auto einval = std::errc::invalid_argument;
+  constexpr auto eproto = std::errc::protocol_error;
   switch (e) {
     case errc::unsupported_version:
-      return {"unsupported_version", "protocol version not supported", 70};
+      return {"unsupported_version", "protocol version not supported", 70,
+              std::errc::not_supported};
     case errc::unknown_version:
-      return {"unknown_version", "unknown TLS version", 0};
+      return {"unknown_version", "unknown TLS version", 0, einval};
     case errc::unknown_cipher:
-      return {"unknown_cipher", "unknown cipher suite", 0};
+      return {"unknown_cipher", "unknown cipher suite", 0, einval};
     case errc::insecure_cipher:
-      return {"insecure_cipher", "cipher suite is not a forward-secret AEAD suite", 0};
+      return {"insecure_cipher", "cipher suite is not a forward-secret AEAD suite", 0, einval};
     case errc::unknown_group:
-      return {"unknown_group", "unknown key-exchange group", 0};
+      return {"unknown_group", "unknown key-exchange group", 0, einval};
     case errc::unknown_signature_algorithm:
-      return {"unknown_signature_algorithm", "unknown signature algorithm", 0};
+      return {"unknown_signature_algorithm", "unknown signature algorithm", 0, einval};
     case errc::missing_ca:
-      return {"missing_ca", "peer verification is on but no CA certificates are configured", 0};
+      return {"missing_ca", "peer verification is on but no CA certificates are configured", 0,
+              einval};
     case errc::missing_certificate:
-      return {"missing_certificate", "no certificate and key configured", 0};
+      return {"missing_certificate", "no certificate and key configured", 0, einval};
     case errc::invalid_option:
-      return {"invalid_option", "invalid option value", 0};
+      return {"invalid_option", "invalid option value", 0, einval};
     case errc::cert_expired:
       return {"cert_expired", "certificate has expired", 45};
     case errc::cert_not_yet_valid:
@@ -69,15 +79,18 @@ errc_info info(errc e) {
     case errc::rejected_by_verify_fun:
       return {"rejected_by_verify_fun", "the verify callback rejected the certificate", 42};
     case errc::handshake_timeout:
-      return {"timeout", "handshake did not complete within the timeout", 0};
+      return {"timeout", "handshake did not complete within the timeout", 0, std::errc::timed_out};
     case errc::recv_timeout:
-      return {"timeout", "no data arrived within the timeout", 0};
+      return {"timeout", "no data arrived within the timeout", 0, std::errc::timed_out};
     case errc::connect_timeout:
-      return {"timeout", "connection was not established within the timeout", 0};
+      return {"timeout", "connection was not established within the timeout", 0,
+              std::errc::timed_out};
     case errc::send_timeout:
-      return {"send_timeout", "the peer did not take the data within the send timeout", 0};
+      return {"send_timeout", "the peer did not take the data within the send timeout", 0,
+              std::errc::timed_out};
     case errc::no_application_protocol:
-      return {"no_application_protocol", "no ALPN protocol in common with the peer", 120};
+      return {"no_application_protocol", "no ALPN protocol in common with the peer", 120,
+              std::errc::not_supported};
     case errc::unrecognized_name:
       return {"unrecognized_name", "no certificate for the requested server name", 112};
     case errc::closed:
@@ -85,17 +98,67 @@ errc_info info(errc e) {
     case errc::truncated:
       return {"truncated", "peer closed the connection without close_notify", 0};
     case errc::not_connected:
-      return {"enotconn", "socket is not connected", 0};
+      return {"enotconn", "socket is not connected", 0, std::errc::not_connected};
     case errc::frame_error:
-      return {"frame_error", "malformed or oversized packet", 0};
+      return {"frame_error", "malformed or oversized packet", 0, std::errc::message_size};
     case errc::operation_in_progress:
-      return {"ealready", "another operation of this kind is in progress", 0};
+      // EALREADY ("operation already in progress"), as Erlang's {error, ealready}; not
+      // EINPROGRESS, which means "started, completes later".
+      return {"ealready", "another operation of this kind is in progress", 0,
+              std::errc::connection_already_in_progress};
     case errc::wrong_mode:
-      return {"wrong_mode", "operation not allowed in the socket's delivery mode", 0};
+      // Erlang's gen_tcp:recv on an active socket: {error, einval}.
+      return {"wrong_mode", "operation not allowed in the socket's delivery mode", 0, einval};
     case errc::handler_failed:
       return {"handler_failed", "the connection handler failed", 80};
     case errc::shutting_down:
-      return {"shutting_down", "the server is shutting down", 0};
+      return {"shutting_down", "the server is shutting down", 0, std::errc::operation_canceled};
+    case errc::unexpected_message:
+      return {"unexpected_message", "the peer sent a message that is not valid at this point", 10,
+              eproto};
+    case errc::bad_record_mac:
+      return {"bad_record_mac", "a record from the peer failed to decrypt (bad MAC)", 20, eproto};
+    case errc::record_overflow:
+      return {"record_overflow", "the peer sent a record longer than allowed", 22, eproto};
+    case errc::decode_error:
+      return {"decode_error", "the peer sent a message that does not decode (bad length or field)",
+              50, eproto};
+    case errc::illegal_parameter:
+      return {"illegal_parameter", "the peer sent a parameter with a value that is not allowed", 47,
+              eproto};
+    case errc::decrypt_error:
+      return {"decrypt_error", "the peer's handshake signature or Finished message does not verify",
+              51, eproto};
+    case errc::unsupported_extension:
+      return {"unsupported_extension", "the peer sent an extension not allowed in that message",
+              110, eproto};
+    case errc::missing_extension:
+      return {"missing_extension", "the peer left out a mandatory extension", 109, eproto};
+    case errc::no_shared_cipher:
+      return {"no_shared_cipher",
+              "no cipher suite and signature algorithm in common with the peer that the "
+              "certificate can serve",
+              40, std::errc::not_supported};
+    case errc::no_shared_group:
+      return {"no_shared_group", "no key-exchange group in common with the peer", 40,
+              std::errc::not_supported};
+    case errc::insufficient_security:
+      return {"insufficient_security", "the peer's parameters are too weak", 71};
+    case errc::inappropriate_fallback:
+      return {"inappropriate_fallback",
+              "the peer retried with a lower version although both support a higher one", 86,
+              eproto};
+    case errc::malformed_certificate:
+      return {"malformed_certificate", "a certificate the peer sent does not parse", 42};
+    case errc::unsupported_certificate:
+      return {"unsupported_certificate",
+              "a certificate the peer sent has an unsupported key type or critical extension", 43};
+    case errc::handshake_failure:
+      return {"handshake_failure",
+              "the peer's handshake is not acceptable (e.g. a failed secure renegotiation check)",
+              40, eproto};
+    case errc::internal_error:
+      return {"internal_error", "the TLS library failed internally", 80};
   }
   return {"unknown", nullptr, 0};
 }
@@ -106,6 +169,11 @@ class errc_category final : public std::error_category {
   std::string message(int v) const override {
     const auto i = info(static_cast<errc>(v));
     return i.message != nullptr ? i.message : fmt::format("unknown moat.tls error {}", v);
+  }
+  std::error_condition default_error_condition(int v) const noexcept override {
+    const auto i = info(static_cast<errc>(v));
+    if (i.message == nullptr || i.condition == std::errc{}) return {v, *this};
+    return i.condition;
   }
 };
 
@@ -147,6 +215,29 @@ class alert_category_impl final : public std::error_category {
   std::string message(int v) const override {
     return fmt::format("peer sent TLS alert {}", alert_name(static_cast<std::uint8_t>(v)));
   }
+  // The peer's alert says what it saw; where that is a portable failure, say so.
+  std::error_condition default_error_condition(int v) const noexcept override {
+    switch (v) {
+      case 10:   // unexpected_message
+      case 20:   // bad_record_mac
+      case 22:   // record_overflow
+      case 47:   // illegal_parameter
+      case 50:   // decode_error
+      case 51:   // decrypt_error
+      case 109:  // missing_extension
+      case 110:  // unsupported_extension
+        return std::errc::protocol_error;
+      case 49:  // access_denied
+        return std::errc::permission_denied;
+      case 70:   // protocol_version
+      case 120:  // no_application_protocol
+        return std::errc::not_supported;
+      case 90:  // user_canceled
+        return std::errc::operation_canceled;
+      default:
+        return {v, *this};
+    }
+  }
 };
 
 class engine_category_impl final : public std::error_category {
@@ -155,6 +246,31 @@ class engine_category_impl final : public std::error_category {
   std::string message(int v) const override {
     const char* s = gnutls_strerror(v);
     return s != nullptr ? std::string(s) : fmt::format("TLS library error {}", v);
+  }
+  // A library code that has a moat reason has that reason's condition; the local failures
+  // that remain here have the obvious errno.
+  std::error_condition default_error_condition(int v) const noexcept override {
+    if (const auto mapped = detail::make_gnutls_error(v); mapped.category() != *this) {
+      return mapped.default_error_condition();
+    }
+    switch (v) {
+      case GNUTLS_E_AGAIN:
+        return std::errc::resource_unavailable_try_again;
+      case GNUTLS_E_INTERRUPTED:
+        return std::errc::interrupted;
+      case GNUTLS_E_MEMORY_ERROR:
+        return std::errc::not_enough_memory;
+      case GNUTLS_E_INVALID_REQUEST:
+        return std::errc::invalid_argument;
+      case GNUTLS_E_PUSH_ERROR:
+      case GNUTLS_E_PULL_ERROR:
+      case GNUTLS_E_FILE_ERROR:
+        return std::errc::io_error;
+      case GNUTLS_E_UNIMPLEMENTED_FEATURE:
+        return std::errc::not_supported;
+      default:
+        return {v, *this};
+    }
   }
 };
 
@@ -193,14 +309,21 @@ std::string reason_name(std::error_code ec) {
     return "alert:" + alert_name(static_cast<std::uint8_t>(ec.value()));
   }
   if (ec.category() == engine_category()) {
-    const char* n = gnutls_strerror_name(ec.value());
-    return n != nullptr ? n : "tls_error";
+    // Only a fallback (make_gnutls_error gives every failure a peer can cause a moat reason);
+    // the library's own name is detail for format_error, never a reason or a stats key.
+    return "tls_error";
   }
   return ec.message();
 }
 
 std::string format_error(std::error_code ec) {
   std::string s = ec.message();
+  if (ec.category() == engine_category()) {
+    if (const char* n = gnutls_strerror_name(ec.value()); n != nullptr) {
+      return fmt::format("{} (TLS library error {})", s, n);
+    }
+    return s;
+  }
   if (ec.category() != category()) return s;
   switch (static_cast<errc>(ec.value())) {
     case errc::unknown_ca:
@@ -224,17 +347,29 @@ std::string format_error(std::error_code ec) {
 
 namespace detail {
 
-std::error_code make_gnutls_error(int rc, gnutls_session_t session) {
+std::error_code received_alert_error(int alert) noexcept {
+  // close_notify is alert number 0, and a std::error_code of value 0 means success: the peer
+  // closed (found by fuzzing: a handshake "ended" without an error and without being done).
+  if (alert == GNUTLS_A_CLOSE_NOTIFY) return make_error_code(errc::closed);
+  return {alert, alert_category()};
+}
+
+std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transport_eof) noexcept {
   switch (rc) {
     case GNUTLS_E_WARNING_ALERT_RECEIVED:
     case GNUTLS_E_FATAL_ALERT_RECEIVED:
       if (session != nullptr) {
-        return {static_cast<int>(gnutls_alert_get(session)), alert_category()};
+        // An int: a peer may send any number, not only the enumerators.
+        return received_alert_error(static_cast<int>(gnutls_alert_get(session)));
       }
       break;
     case GNUTLS_E_PREMATURE_TERMINATION:
-    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
       return make_error_code(errc::truncated);
+    case GNUTLS_E_SESSION_EOF:  // a close_notify in the middle of the handshake
+      return make_error_code(errc::closed);
+    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:  // also GNUTLS_E_TLS_PACKET_DECODING_ERROR
+      // A record cut short by the end of the stream, or a length field that does not add up.
+      return make_error_code(transport_eof ? errc::truncated : errc::decode_error);
     case GNUTLS_E_NO_CERTIFICATE_FOUND:
     case GNUTLS_E_CERTIFICATE_REQUIRED:
       return make_error_code(errc::no_peer_certificate);
@@ -246,6 +381,87 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session) {
       return make_error_code(errc::unsupported_version);
     case GNUTLS_E_KEY_USAGE_VIOLATION:
       return make_error_code(errc::invalid_key_usage);
+    case GNUTLS_E_TIMEDOUT:
+      return make_error_code(errc::handshake_timeout);
+    // What a peer can provoke with bytes, named after the alert that answers it (the same
+    // alert the library would choose, except where noted).
+    case GNUTLS_E_UNEXPECTED_PACKET:
+    case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+    case GNUTLS_E_GOT_APPLICATION_DATA:        // library: internal_error
+    case GNUTLS_E_TOO_MANY_EMPTY_PACKETS:      // library: internal_error
+    case GNUTLS_E_TOO_MANY_HANDSHAKE_PACKETS:  // library: internal_error
+      return make_error_code(errc::unexpected_message);
+    case GNUTLS_E_DECRYPTION_FAILED:
+      return make_error_code(errc::bad_record_mac);
+    case GNUTLS_E_RECORD_OVERFLOW:
+      return make_error_code(errc::record_overflow);
+    case GNUTLS_E_UNEXPECTED_EXTENSIONS_LENGTH:
+    case GNUTLS_E_HANDSHAKE_TOO_LARGE:
+      return make_error_code(errc::decode_error);
+    case GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER:
+    case GNUTLS_E_ILLEGAL_PARAMETER:
+    case GNUTLS_E_RECEIVED_DISALLOWED_NAME:
+    case GNUTLS_E_PK_INVALID_PUBKEY:
+    case GNUTLS_E_PK_INVALID_PUBKEY_PARAMS:  // library: internal_error
+    case GNUTLS_E_INCOMPATIBLE_SIG_WITH_KEY:
+    case GNUTLS_E_UNKNOWN_CIPHER_SUITE:  // chosen but not offered (RFC 8446 4.1.3)
+    case GNUTLS_E_UNWANTED_ALGORITHM:    // chosen but not enabled
+    case GNUTLS_E_MPI_SCAN_FAILED:       // a number (key share, signature) that does not parse
+      return make_error_code(errc::illegal_parameter);
+    case GNUTLS_E_PK_SIG_VERIFY_FAILED:
+    case GNUTLS_E_ERROR_IN_FINISHED_PACKET:
+      return make_error_code(errc::decrypt_error);
+    case GNUTLS_E_RECEIVED_ILLEGAL_EXTENSION:
+      return make_error_code(errc::unsupported_extension);
+    case GNUTLS_E_MISSING_EXTENSION:
+      return make_error_code(errc::missing_extension);
+    case GNUTLS_E_NO_CIPHER_SUITES:  // also: no signature algorithm the certificate can serve
+    case GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM:
+    case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+    case GNUTLS_E_INCOMPAT_DSA_KEY_WITH_TLS_PROTOCOL:
+      return make_error_code(errc::no_shared_cipher);
+    case GNUTLS_E_NO_COMMON_KEY_SHARE:
+    case GNUTLS_E_ECC_NO_SUPPORTED_CURVES:
+    case GNUTLS_E_ECC_UNSUPPORTED_CURVE:
+      return make_error_code(errc::no_shared_group);
+    case GNUTLS_E_INSUFFICIENT_SECURITY:
+    case GNUTLS_E_DH_PRIME_UNACCEPTABLE:
+    case GNUTLS_E_SESSION_USER_ID_CHANGED:
+      return make_error_code(errc::insufficient_security);
+    case GNUTLS_E_INAPPROPRIATE_FALLBACK:
+      return make_error_code(errc::inappropriate_fallback);
+    case GNUTLS_E_CERTIFICATE_ERROR:
+    case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+    case GNUTLS_E_CERTIFICATE_TIME_ERROR:  // library: internal_error (and below)
+    case GNUTLS_E_X509_UNKNOWN_SAN:
+    case GNUTLS_E_X509_UNSUPPORTED_OID:
+    case GNUTLS_E_X509_DUPLICATE_EXTENSION:
+    case GNUTLS_E_ASN1_ELEMENT_NOT_FOUND:
+    case GNUTLS_E_ASN1_IDENTIFIER_NOT_FOUND:
+    case GNUTLS_E_ASN1_DER_ERROR:
+    case GNUTLS_E_ASN1_VALUE_NOT_FOUND:
+    case GNUTLS_E_ASN1_GENERIC_ERROR:
+    case GNUTLS_E_ASN1_VALUE_NOT_VALID:
+    case GNUTLS_E_ASN1_TAG_ERROR:
+    case GNUTLS_E_ASN1_TAG_IMPLICIT:
+    case GNUTLS_E_ASN1_TYPE_ANY_ERROR:
+    case GNUTLS_E_ASN1_SYNTAX_ERROR:
+    case GNUTLS_E_ASN1_DER_OVERFLOW:
+    case GNUTLS_E_ASN1_EMBEDDED_NULL_IN_STRING:
+    case GNUTLS_E_ASN1_TIME_ERROR:
+      return make_error_code(errc::malformed_certificate);
+    case GNUTLS_E_UNSUPPORTED_CERTIFICATE_TYPE:
+    case GNUTLS_E_UNKNOWN_PK_ALGORITHM:                 // library: handshake_failure
+    case GNUTLS_E_X509_UNSUPPORTED_CRITICAL_EXTENSION:  // library: internal_error
+    case GNUTLS_E_X509_UNSUPPORTED_EXTENSION:           // library: internal_error
+      return make_error_code(errc::unsupported_certificate);
+    case GNUTLS_E_SAFE_RENEGOTIATION_FAILED:
+    case GNUTLS_E_UNSAFE_RENEGOTIATION_DENIED:  // library: no_renegotiation (RFC 5746: this)
+    case GNUTLS_E_NO_COMPRESSION_ALGORITHMS:
+    case GNUTLS_E_UNKNOWN_COMPRESSION_ALGORITHM:
+      return make_error_code(errc::handshake_failure);
+    case GNUTLS_E_INTERNAL_ERROR:
+      return make_error_code(errc::internal_error);
     default:
       break;
   }

@@ -9,9 +9,17 @@
 
 namespace moat::tls::detail {
 
-/// A GnuTLS error code as a std::error_code, mapped to a specific moat reason where one
-/// exists (a received alert, a timeout, ...), else in engine_category().
-[[nodiscard]] std::error_code make_gnutls_error(int rc, gnutls_session_t session = nullptr);
+/// A GnuTLS error code as a std::error_code: a received alert (alert_category(), needs the
+/// session), else a moat reason (tls::errc) for every failure a peer can provoke, else --
+/// only for local failures such as memory exhaustion -- the code itself in engine_category().
+/// `transport_eof`: the transport has reached end of stream, so a record cut short is
+/// errc::truncated rather than errc::decode_error.
+[[nodiscard]] std::error_code make_gnutls_error(int rc, gnutls_session_t session = nullptr,
+                                                bool transport_eof = false) noexcept;
+
+/// The error for an alert received from the peer: its number in alert_category(), except
+/// close_notify (number 0, which as an error_code would read as success): errc::closed.
+[[nodiscard]] std::error_code received_alert_error(int alert) noexcept;
 
 /// Throws std::system_error for an unexpected GnuTLS failure (allocation and the like).
 inline void check_gnutls(int rc) {

@@ -155,6 +155,109 @@ TEST_F(serve, TheConfigFileCarriesTheSameSettingsAsTheFlags) {
   EXPECT_EQ(p->wait(15s), 0);
 }
 
+// Each bad value: the setting line, the key (or flag) and the accepted range the message must
+// name.
+struct bad_value {
+  std::string line;  // in the config file
+  std::string key;
+  std::string accepted;
+};
+
+const std::vector<bad_value>& bad_values() {
+  static const std::vector<bad_value> v{
+      {"workers = -1", "workers", "from 0 to 1024"},
+      {"max_connections = 1e30", "max_connections", "from 1 to 10000000"},
+      {"handshake_timeout = nan", "handshake_timeout", "from 0.001 to 31536000"},
+      {"workers = \"four\"", "workers", "from 0 to 1024"},
+      {"max_connections = 0", "max_connections", "from 1 to 10000000"},
+      {"max_connections = 2.5", "max_connections", "a whole number"},
+      {"idle_timeout = -inf", "idle_timeout", "from 0 to 31536000"},
+      {"shutdown_grace = inf", "shutdown_grace", "from 0 to 31536000"},
+      {"handshake_timeout = \"5s\"", "handshake_timeout", "from 0.001 to 31536000"},
+      {"verify_peer = 1", "verify_peer", "true or false"},
+      {"packet = 3", "packet", "one of raw, 0, 1, 2, 4, line"},
+      {"log_format = \"xml\"", "log_format", "one of text, json"},
+      {"listen = [7000]", "listen", "an array of strings"},
+  };
+  return v;
+}
+
+TEST_F(serve, ABadValueInTheConfigFileExitsTwoNamingTheFileTheKeyAndTheAcceptedRange) {
+  for (const auto& b : bad_values()) {
+    SCOPED_TRACE(b.line);
+    const auto file = dir / "moat.toml";
+    const std::string good_listen =
+        b.key == "listen" ? std::string() : "listen = [\"" + listen() + "\"]\n";
+    test::write_file(
+        file, good_listen + "data_dir = \"" + (dir / "data").string() + "\"\n" + b.line + "\n");
+    auto p = start({"--config", file.string()});
+    EXPECT_EQ(p->wait(15s), 2) << p->output();
+    const std::string out = p->output();
+    EXPECT_NE(out.find("config '" + file.string() + "': " + b.key + ":"), std::string::npos) << out;
+    EXPECT_NE(out.find(b.accepted), std::string::npos) << out;
+    EXPECT_EQ(out.find("listener serve started"), std::string::npos) << out;
+  }
+}
+
+TEST_F(serve, ABadValueOfAFlagExitsTwoNamingTheFlagAndTheAcceptedRange) {
+  struct row {
+    std::vector<std::string> args;
+    std::string flag;
+    std::string accepted;
+  };
+  for (const row& r : {
+           row{{"--workers", "-1"}, "--workers", "from 0 to 1024"},
+           row{{"--workers=-1"}, "--workers", "from 0 to 1024"},
+           row{{"--max-connections", "1e30"}, "--max-connections", "from 1 to 10000000"},
+           row{{"--max-connections", "99999999999"}, "--max-connections", "from 1 to 10000000"},
+           row{{"--handshake-timeout", "nan"}, "--handshake-timeout", "from 0.001 to 31536000"},
+           row{{"--workers", "four"}, "--workers", "from 0 to 1024"},
+           row{{"--idle-timeout", "-5"}, "--idle-timeout", "from 0 to 31536000"},
+           row{{"--shutdown-grace", "1e400"}, "--shutdown-grace", "from 0 to 31536000"},
+           row{{"--handshake-timeout", "0"}, "--handshake-timeout", "from 0.001 to 31536000"},
+           row{{"--packet", "3"}, "--packet", "one of raw, 0, 1, 2, 4, line"},
+           row{{"--log-format", "xml"}, "--log-format", "one of text, json"},
+       }) {
+    SCOPED_TRACE(r.args.front());
+    std::vector<std::string> args{"--listen", listen(), "--data-dir", (dir / "data").string()};
+    args.insert(args.end(), r.args.begin(), r.args.end());
+    auto p = start(args);
+    EXPECT_EQ(p->wait(15s), 2) << p->output();
+    const std::string out = p->output();
+    EXPECT_NE(out.find(r.flag + ":"), std::string::npos) << out;
+    EXPECT_NE(out.find(r.accepted), std::string::npos) << out;
+    EXPECT_EQ(out.find("listener serve started"), std::string::npos) << out;
+  }
+}
+
+TEST_F(serve, AnUnknownKeyInTheConfigFileListsTheKnownOnes) {
+  test::write_file(dir / "moat.toml", "listen = [\"" + listen() + "\"]\nworkerz = 3\n");
+  auto p = start({"--config", (dir / "moat.toml").string()});
+  EXPECT_EQ(p->wait(15s), 2);
+  const std::string out = p->output();
+  EXPECT_NE(out.find("workerz"), std::string::npos) << out;
+  for (const char* known : {"listen", "packet", "workers", "max_connections", "handshake_timeout",
+                            "idle_timeout", "shutdown_grace", "data_dir", "log_format"}) {
+    EXPECT_NE(out.find(known), std::string::npos) << known << " in " << out;
+  }
+}
+
+TEST_F(serve, FlagsWinOverTheConfigFile) {
+  test::write_file(dir / "moat.toml", "listen = [\"127.0.0.1:1\"]\npacket = \"line\"\n" +
+                                          std::string("workers = 3\nmax_connections = 7\n") +
+                                          "data_dir = \"" + (dir / "data").string() + "\"\n");
+  auto p = start({"--config", (dir / "moat.toml").string(), "--listen", listen(), "--packet", "2",
+                  "--workers", "1"});
+  ASSERT_TRUE(p->wait_for_output("listener serve started")) << p->output();
+  const std::string out = p->output();
+  EXPECT_NE(out.find(listen()), std::string::npos) << out;
+  EXPECT_NE(out.find("1 workers"), std::string::npos) << out;
+  EXPECT_NE(out.find("max 7 connections"), std::string::npos) << out;  // from the file
+  EXPECT_NE(out.find("packet 2"), std::string::npos) << out;
+  p->kill(SIGTERM);
+  EXPECT_EQ(p->wait(15s), 0);
+}
+
 TEST_F(serve, TheRecipeAnErlangSslClientWithPacket4GetsPingBack) {
   if (!test::have_program("escript")) GTEST_SKIP() << "Erlang is not installed";
   auto p = start({"--listen", listen(), "--data-dir", (dir / "data").string()});

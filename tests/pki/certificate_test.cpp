@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -276,6 +277,29 @@ TEST_F(PkiCertificate, ReadsCertificatesMadeByOpenssl) {
   EXPECT_EQ(c.public_key_bits(), 2048U);
   EXPECT_TRUE(c.is_self_signed());
   EXPECT_EQ(c.public_key_der(), pki::load_private_key(path("k.pem")).public_key_der());
+}
+
+// Found by the pki_loaders fuzz target: a certificate whose key algorithm the TLS library does
+// not know parses, but public_key_algorithm() -- documented never to throw -- and so summary()
+// (`moat cert show`) threw "malformed".
+TEST_F(PkiCertificate, ACertificateWithAnUnknownKeyAlgorithmStillDescribesItself) {
+  const auto key = pki::private_key::generate(pki::key_type::ecdsa_p256);
+  auto der = pki::certificate_builder{.common_name = "odd.test"}.self_sign(key).der();
+  // id-ecPublicKey (1.2.840.10045.2.1) -> 1.2.840.10045.2.99, an algorithm nobody knows.
+  const std::vector<std::uint8_t> oid{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+  const auto at = std::search(der.begin(), der.end(), oid.begin(), oid.end());
+  ASSERT_NE(at, der.end());
+  at[6] = 99;
+  const auto cert = pki::certificate::from_der(der);
+  EXPECT_EQ(cert.common_name(), "odd.test");
+  EXPECT_EQ(cert.public_key_algorithm(), "unknown (OID 1.2.840.10045.2.99)");
+  EXPECT_EQ(cert.public_key_bits(), 0U);
+  EXPECT_THAT(cert.summary(), HasSubstr("unknown (OID 1.2.840.10045.2.99)"));
+  const auto type = catch_config_error([&] { (void)cert.public_key_type(); });
+  EXPECT_EQ(type.code(), pki::errc::unsupported_key_type) << type.what();
+  EXPECT_THAT(type.what(), HasSubstr("1.2.840.10045.2.99"));
+  const auto spki = catch_config_error([&] { (void)cert.public_key_der(); });
+  EXPECT_EQ(spki.code(), pki::errc::unsupported_key_type) << spki.what();
 }
 
 // ---- CSR ---------------------------------------------------------------------------------------

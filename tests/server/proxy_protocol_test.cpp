@@ -59,6 +59,17 @@ TEST(ProxyProtocol, RejectsMalformedV1Headers) {
   EXPECT_EQ(parse_text("PROXY " + std::string(120, 'x')).state, result::status::invalid);
 }
 
+// Found by the proxy_protocol fuzz target: TCP6 with an IPv4 address (either end) was
+// accepted, giving a source and a destination of two families.
+TEST(ProxyProtocol, RejectsAV1Tcp6HeaderWithAnIpv4Address) {
+  for (const char* bad : {"PROXY TCP6 19.0.2.0 ::2 2 2\r\n", "PROXY TCP6 ::1 1.2.3.4 1 2\r\n",
+                          "PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n", "PROXY TCP4 1.2.3.4 ::1 1 2\r\n"}) {
+    auto r = parse_text(bad);
+    EXPECT_EQ(r.state, result::status::invalid) << bad;
+    EXPECT_FALSE(r.source) << bad;
+  }
+}
+
 std::vector<std::uint8_t> v2(std::uint8_t cmd, std::uint8_t fam, std::vector<std::uint8_t> body) {
   std::vector<std::uint8_t> h{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                               0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <moat/tls/errors.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -34,7 +35,7 @@ const int kLast = last_value();
 
 TEST(Errors, TheTlsErrcValuesRunFromOneToTheLastWithoutGaps) {
   EXPECT_EQ(kFirst, 1);
-  EXPECT_GE(kLast, static_cast<int>(errc::wrong_mode));
+  EXPECT_GE(kLast, static_cast<int>(errc::internal_error));
   for (int v = kFirst; v <= kLast; ++v) EXPECT_TRUE(has_own_message(v)) << "errc " << v;
   EXPECT_FALSE(has_own_message(0));
   // A zero error_code means success; no errc may be zero.
@@ -166,21 +167,181 @@ TEST(Errors, AnUnknownAlertNumberIsNamedByItsNumber) {
   EXPECT_EQ(reason_name(ec), "alert:alert 200");
 }
 
-TEST(Errors, EngineCategoryGivesTheTlsLibrarysOwnText) {
+TEST(Errors, EngineCategoryGivesTheTlsLibrarysOwnTextAndItsNameOnlyAsDetail) {
   // GnuTLS's gnutls_strerror / gnutls_strerror_name (values from gnutls/gnutls.h).
-  const std::error_code again(-28, engine_category());  // GNUTLS_E_AGAIN
-  EXPECT_EQ(again.message(), "Resource temporarily unavailable, try again.");
-  EXPECT_EQ(reason_name(again), "GNUTLS_E_AGAIN");
-  const std::error_code decrypt(-24, engine_category());  // GNUTLS_E_DECRYPTION_FAILED
-  EXPECT_EQ(decrypt.message(), "Decryption has failed.");
-  EXPECT_EQ(reason_name(decrypt), "GNUTLS_E_DECRYPTION_FAILED");
+  const std::error_code memory(-25, engine_category());  // GNUTLS_E_MEMORY_ERROR
+  EXPECT_EQ(memory.message(), "Internal error in memory allocation.");
+  EXPECT_EQ(reason_name(memory), "tls_error");
+  EXPECT_EQ(format_error(memory), memory.message() + " (TLS library error GNUTLS_E_MEMORY_ERROR)");
   const std::error_code nosuite(-87, engine_category());  // GNUTLS_E_NO_CIPHER_SUITES
   EXPECT_EQ(nosuite.message(), "No supported cipher suites have been found.");
   // A value GnuTLS does not know still reads as something.
   const std::error_code weird(-123456, engine_category());
   EXPECT_FALSE(weird.message().empty());
-  EXPECT_FALSE(reason_name(weird).empty());
-  EXPECT_EQ(format_error(again), again.message());
+  EXPECT_EQ(reason_name(weird), "tls_error");
+  EXPECT_EQ(format_error(weird), weird.message());
+}
+
+// The names a user sees (reason_name: log lines, stats keys) are moat's, never the TLS
+// library's; the library's name may appear only as detail in format_error.
+bool names_the_library(const std::string& s) {
+  return s.find("GNUTLS") != std::string::npos || s.find("gnutls") != std::string::npos;
+}
+
+TEST(Errors, NoTlsErrorCodeHasAReasonNameFromTheTlsLibrary) {
+  for (int v = kFirst; v <= kLast; ++v) {
+    const std::error_code ec(v, category());
+    EXPECT_FALSE(names_the_library(reason_name(ec))) << "errc " << v << ": " << reason_name(ec);
+    EXPECT_FALSE(names_the_library(format_error(ec))) << "errc " << v << ": " << format_error(ec);
+  }
+}
+
+TEST(Errors, NoEngineErrorCodeHasAReasonNameFromTheTlsLibrary) {
+  // Every GnuTLS error value (they are all between -1 and -1300, plus the application range).
+  for (int v = -1; v >= -1300; --v) {
+    const std::error_code ec(v, engine_category());
+    EXPECT_FALSE(names_the_library(reason_name(ec))) << v << ": " << reason_name(ec);
+    EXPECT_FALSE(ec.message().empty()) << v;
+  }
+}
+
+TEST(Errors, TimeoutsCompareEqualToThePortableTimedOutCondition) {
+  EXPECT_EQ(make_error_code(errc::recv_timeout), std::errc::timed_out);
+  EXPECT_EQ(make_error_code(errc::handshake_timeout), std::errc::timed_out);
+  EXPECT_EQ(make_error_code(errc::connect_timeout), std::errc::timed_out);
+  EXPECT_NE(make_error_code(errc::closed), std::errc::timed_out);
+}
+
+TEST(Errors, SocketStateAndConfigurationCodesCompareEqualToTheirPortableConditions) {
+  EXPECT_EQ(make_error_code(errc::not_connected), std::errc::not_connected);
+  EXPECT_EQ(make_error_code(errc::operation_in_progress),
+            std::errc::connection_already_in_progress);
+  EXPECT_EQ(make_error_code(errc::invalid_option), std::errc::invalid_argument);
+  EXPECT_EQ(make_error_code(errc::unknown_cipher), std::errc::invalid_argument);
+  EXPECT_EQ(make_error_code(errc::wrong_mode), std::errc::invalid_argument);
+  EXPECT_EQ(make_error_code(errc::shutting_down), std::errc::operation_canceled);
+  EXPECT_EQ(make_error_code(errc::frame_error), std::errc::message_size);
+  // A normal close and a close without close_notify are no errno.
+  EXPECT_EQ(make_error_code(errc::closed).default_error_condition().category(), category());
+  EXPECT_EQ(make_error_code(errc::truncated).default_error_condition().category(), category());
+}
+
+// The whole table (docs/tls.md, "Errors"): every errc value must be listed here, so a new
+// reason has to choose its condition (std::nullopt: none fits).
+TEST(Errors, EveryTlsErrorCodeHasTheExpectedPortableCondition) {
+  using std::errc;
+  const std::optional<errc> none;
+  const std::map<tls::errc, std::optional<errc>> expected{
+      {tls::errc::unsupported_version, errc::not_supported},
+      {tls::errc::unknown_version, errc::invalid_argument},
+      {tls::errc::unknown_cipher, errc::invalid_argument},
+      {tls::errc::insecure_cipher, errc::invalid_argument},
+      {tls::errc::unknown_group, errc::invalid_argument},
+      {tls::errc::unknown_signature_algorithm, errc::invalid_argument},
+      {tls::errc::missing_ca, errc::invalid_argument},
+      {tls::errc::missing_certificate, errc::invalid_argument},
+      {tls::errc::invalid_option, errc::invalid_argument},
+      {tls::errc::cert_expired, none},
+      {tls::errc::cert_not_yet_valid, none},
+      {tls::errc::unknown_ca, none},
+      {tls::errc::invalid_signature, none},
+      {tls::errc::hostname_mismatch, none},
+      {tls::errc::invalid_key_usage, none},
+      {tls::errc::invalid_ext_key_usage, none},
+      {tls::errc::missing_basic_constraint, none},
+      {tls::errc::path_too_long, none},
+      {tls::errc::self_signed_peer, none},
+      {tls::errc::revoked, none},
+      {tls::errc::insecure_algorithm, none},
+      {tls::errc::bad_certificate, none},
+      {tls::errc::no_peer_certificate, none},
+      {tls::errc::rejected_by_verify_fun, none},
+      {tls::errc::handshake_timeout, errc::timed_out},
+      {tls::errc::recv_timeout, errc::timed_out},
+      {tls::errc::connect_timeout, errc::timed_out},
+      {tls::errc::no_application_protocol, errc::not_supported},
+      {tls::errc::unrecognized_name, none},
+      {tls::errc::closed, none},
+      {tls::errc::truncated, none},
+      {tls::errc::not_connected, errc::not_connected},
+      {tls::errc::frame_error, errc::message_size},
+      {tls::errc::operation_in_progress, errc::connection_already_in_progress},
+      {tls::errc::wrong_mode, errc::invalid_argument},
+      {tls::errc::handler_failed, none},
+      {tls::errc::shutting_down, errc::operation_canceled},
+      {tls::errc::unexpected_message, errc::protocol_error},
+      {tls::errc::bad_record_mac, errc::protocol_error},
+      {tls::errc::record_overflow, errc::protocol_error},
+      {tls::errc::decode_error, errc::protocol_error},
+      {tls::errc::illegal_parameter, errc::protocol_error},
+      {tls::errc::decrypt_error, errc::protocol_error},
+      {tls::errc::unsupported_extension, errc::protocol_error},
+      {tls::errc::missing_extension, errc::protocol_error},
+      {tls::errc::no_shared_cipher, errc::not_supported},
+      {tls::errc::no_shared_group, errc::not_supported},
+      {tls::errc::insufficient_security, none},
+      {tls::errc::inappropriate_fallback, errc::protocol_error},
+      {tls::errc::malformed_certificate, none},
+      {tls::errc::unsupported_certificate, none},
+      {tls::errc::handshake_failure, errc::protocol_error},
+      {tls::errc::internal_error, none},
+  };
+  EXPECT_EQ(expected.size(), static_cast<std::size_t>(kLast - kFirst + 1))
+      << "a tls::errc value is missing from this table";
+  for (int v = kFirst; v <= kLast; ++v) {
+    const auto e = static_cast<tls::errc>(v);
+    const auto it = expected.find(e);
+    if (it == expected.end()) {
+      ADD_FAILURE() << "no expected condition for " << reason_name(e);
+      continue;
+    }
+    const std::error_code ec = make_error_code(e);
+    if (it->second) {
+      EXPECT_EQ(ec, *it->second) << reason_name(e) << " should compare equal to "
+                                 << std::make_error_condition(*it->second).message();
+      EXPECT_EQ(ec.default_error_condition().category(), std::generic_category()) << v;
+    } else {
+      EXPECT_EQ(ec.default_error_condition(), std::error_condition(v, category()))
+          << reason_name(e) << " should have no portable condition, has "
+          << ec.default_error_condition().message();
+    }
+  }
+}
+
+TEST(Errors, PeerProtocolFailuresAreNamedAfterTheAlertTheySend) {
+  for (errc e :
+       {errc::unexpected_message, errc::bad_record_mac, errc::record_overflow, errc::decode_error,
+        errc::illegal_parameter, errc::decrypt_error, errc::unsupported_extension,
+        errc::missing_extension, errc::insufficient_security, errc::inappropriate_fallback,
+        errc::unsupported_certificate, errc::handshake_failure, errc::internal_error}) {
+    EXPECT_EQ(alert_name(alert_for(e)), reason_name(e));
+  }
+  // Nothing in common: handshake_failure, as the TLS library sends it (RFC 8446 allows
+  // handshake_failure or insufficient_security).
+  EXPECT_EQ(alert_for(errc::no_shared_cipher), 40);
+  EXPECT_EQ(alert_for(errc::no_shared_group), 40);
+  EXPECT_EQ(alert_for(errc::malformed_certificate), 42);  // bad_certificate
+}
+
+TEST(Errors, ReceivedAlertsCompareEqualToAPortableConditionWhereOneFits) {
+  EXPECT_EQ(std::error_code(90, alert_category()), std::errc::operation_canceled);
+  EXPECT_EQ(std::error_code(49, alert_category()), std::errc::permission_denied);
+  EXPECT_EQ(std::error_code(10, alert_category()), std::errc::protocol_error);
+  EXPECT_EQ(std::error_code(50, alert_category()), std::errc::protocol_error);
+  EXPECT_EQ(std::error_code(70, alert_category()), std::errc::not_supported);
+  // A certificate alert is no errno.
+  EXPECT_EQ(std::error_code(48, alert_category()).default_error_condition().category(),
+            alert_category());
+}
+
+TEST(Errors, EngineCodesCompareEqualToAPortableConditionWhereOneFits) {
+  EXPECT_EQ(std::error_code(-25, engine_category()), std::errc::not_enough_memory);
+  EXPECT_EQ(std::error_code(-28, engine_category()), std::errc::resource_unavailable_try_again);
+  EXPECT_EQ(std::error_code(-50, engine_category()), std::errc::invalid_argument);
+  // A code that has a moat reason has that reason's condition (-15: an unexpected packet).
+  EXPECT_EQ(std::error_code(-15, engine_category()), std::errc::protocol_error);
+  EXPECT_EQ(std::error_code(-123456, engine_category()).default_error_condition().category(),
+            engine_category());
 }
 
 TEST(Errors, AlertForMapsEachVerificationReasonToItsRfcAlert) {

@@ -105,6 +105,7 @@ TEST_F(send_queue, APeerThatStopsReadingIsCutOffByTheSendTimeoutAndEveryQueuedSe
   while (ends.size() < 3 && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
   ASSERT_EQ(ends.size(), 3U);
   EXPECT_EQ(ends[0], errc::send_timeout) << ends[0].message();
+  EXPECT_EQ(ends[0], std::errc::timed_out) << "a send timeout is a timeout";
   EXPECT_EQ(ends[1], errc::not_connected) << ends[1].message();
   EXPECT_EQ(ends[2], errc::not_connected) << ends[2].message();
   // Either intact or closed: after a send timeout it is closed, and says so.

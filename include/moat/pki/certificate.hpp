@@ -70,11 +70,14 @@ class certificate {
   /// for other keys (e.g. ECDSA P-521, DSA); see `public_key_algorithm()` for a name that
   /// never throws.
   [[nodiscard]] key_type public_key_type() const;
-  /// A human name of the subject public key's algorithm, e.g. "ECDSA P-256", "RSA 2048".
+  /// A human name of the subject public key's algorithm, e.g. "ECDSA P-256", "RSA 2048", or
+  /// "unknown (OID 1.2.3.4)" for an algorithm the TLS library does not know.
   [[nodiscard]] std::string public_key_algorithm() const;
-  /// The size of the subject public key in bits.
+  /// The size of the subject public key in bits (0 for an algorithm the library does not
+  /// know).
   [[nodiscard]] unsigned public_key_bits() const;
-  /// The subject public key as a DER SubjectPublicKeyInfo.
+  /// The subject public key as a DER SubjectPublicKeyInfo. Throws `config_error`
+  /// (`unsupported_key_type`) for an algorithm the library does not know.
   [[nodiscard]] std::vector<std::uint8_t> public_key_der() const;
   /// The name of the signature algorithm, e.g. "ECDSA-SHA256".
   [[nodiscard]] std::string signature_algorithm() const;

@@ -4,11 +4,16 @@
 ///
 /// Three categories, so that every failure reads completely where it happens:
 /// - `tls::errc` (category "moat.tls"): moat's own reasons -- configuration problems, the
-///   distinct certificate-path failures (each mapped to the alert the peer receives), timeouts.
+///   distinct certificate-path failures (each mapped to the alert the peer receives), timeouts,
+///   and every protocol failure a peer can provoke (named after the TLS alert moat sends).
 /// - `tls::alert_category()` ("moat.tls.alert"): an alert *received* from the peer; the value is
 ///   the alert's number from RFC 8446 section 6 (e.g. 48 = unknown_ca).
 /// - `tls::engine_category()` ("moat.tls.engine"): a failure reported by the TLS library that
-///   has no more specific moat reason; the message is the library's own text.
+///   has no moat reason (a local failure such as memory exhaustion); only a fallback. Its
+///   reason_name() is "tls_error"; the library's own name appears only in format_error().
+///
+/// Codes compare equal to portable `std::errc` conditions where one fits, e.g.
+/// `make_error_code(errc::recv_timeout) == std::errc::timed_out` (the table is in docs/tls.md).
 
 #include <cstdint>
 #include <string>
@@ -60,6 +65,24 @@ enum class errc {
   wrong_mode,               ///< recv on an active socket, and similar.
   handler_failed,           ///< the connection's handler threw (the peer gets internal_error).
   shutting_down,            ///< the listener is draining and the grace period ran out.
+  // Protocol failures a peer can provoke (mapped from the TLS library's errors), each named
+  // after the alert moat sends for it.
+  unexpected_message,       ///< a record or handshake message not valid at this point.
+  bad_record_mac,           ///< a record failed to decrypt (bad MAC/tag).
+  record_overflow,          ///< a record longer than the protocol allows.
+  decode_error,             ///< a message whose fields or lengths do not parse.
+  illegal_parameter,        ///< a field with a value that is not allowed (e.g. a key share).
+  decrypt_error,            ///< a handshake signature or Finished that does not verify.
+  unsupported_extension,    ///< an extension not allowed in this message.
+  missing_extension,        ///< a mandatory extension is absent.
+  no_shared_cipher,         ///< no cipher suite (or signature algorithm) in common.
+  no_shared_group,          ///< no key-exchange group in common.
+  insufficient_security,    ///< the peer's parameters are too weak.
+  inappropriate_fallback,   ///< a downgraded retry while a higher version is supported.
+  malformed_certificate,    ///< a certificate the peer sent does not parse.
+  unsupported_certificate,  ///< a certificate of a type or with a critical part not known.
+  handshake_failure,        ///< the peer's handshake is unacceptable (e.g. renegotiation_info).
+  internal_error,           ///< the TLS library failed internally.
 };
 
 /// The category of tls::errc. Thread-safe.
