@@ -209,6 +209,7 @@ TEST(Errors, TimeoutsCompareEqualToThePortableTimedOutCondition) {
   EXPECT_EQ(make_error_code(errc::recv_timeout), std::errc::timed_out);
   EXPECT_EQ(make_error_code(errc::handshake_timeout), std::errc::timed_out);
   EXPECT_EQ(make_error_code(errc::connect_timeout), std::errc::timed_out);
+  EXPECT_EQ(make_error_code(errc::send_timeout), std::errc::timed_out);
   EXPECT_NE(make_error_code(errc::closed), std::errc::timed_out);
 }
 
@@ -259,6 +260,7 @@ TEST(Errors, EveryTlsErrorCodeHasTheExpectedPortableCondition) {
       {tls::errc::handshake_timeout, errc::timed_out},
       {tls::errc::recv_timeout, errc::timed_out},
       {tls::errc::connect_timeout, errc::timed_out},
+      {tls::errc::send_timeout, errc::timed_out},
       {tls::errc::no_application_protocol, errc::not_supported},
       {tls::errc::unrecognized_name, none},
       {tls::errc::closed, none},
