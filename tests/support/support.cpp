@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -267,6 +268,19 @@ std::pair<tls::socket, tls::socket> connected_pair(asio::io_context& io,
   }());
   if (!server) throw std::runtime_error(failure);
   return {std::move(*server), std::move(*client)};
+}
+
+asio::awaitable<std::optional<int>> exited(child_process& p, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+  for (;;) {
+    if (auto st = p.wait(std::chrono::milliseconds(0))) co_return st;
+    if (std::chrono::steady_clock::now() > deadline) {
+      p.kill();
+      co_return p.wait(std::chrono::seconds(2));
+    }
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(10));
+    co_await t.async_wait(asio::use_awaitable);
+  }
 }
 
 int slowdown() noexcept {

@@ -128,6 +128,11 @@ class child_process {
   std::filesystem::path out_path_;
 };
 
+/// Waits, without blocking the io_context (a coroutine), for `p` to exit; kills it after
+/// `timeout` (scaled). Its exit status, or nullopt if it did not die even then.
+[[nodiscard]] asio::awaitable<std::optional<int>> exited(
+    child_process& p, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// Runs `aw` on `io` until it completes (or `timeout` passes: then throws), returning its
 /// value; exceptions propagate. `io` is left ready to run again.
 template <class T>

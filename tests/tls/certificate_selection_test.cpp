@@ -45,19 +45,7 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
-// Waits, without blocking the io_context, for the child to exit; kills it after `timeout`.
-asio::awaitable<std::optional<int>> exited(test::child_process& p,
-                                           std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (auto st = p.wait(0ms)) co_return st;
-    if (std::chrono::steady_clock::now() > deadline) {
-      p.kill();
-      co_return p.wait(2s);
-    }
-    co_await sleep_for(10ms);
-  }
-}
+using test::exited;
 
 struct server_side {
   std::error_code ec;

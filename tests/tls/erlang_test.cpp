@@ -102,24 +102,7 @@ const std::vector<std::string>& message_args() {
 
 // ---- Coroutine helpers ------------------------------------------------------------------------
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
-// Waits, without blocking the io_context, for the child to exit; kills it after `timeout`.
-asio::awaitable<std::optional<int>> exited(test::child_process& p,
-                                           std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (auto st = p.wait(0ms)) co_return st;
-    if (std::chrono::steady_clock::now() > deadline) {
-      p.kill();
-      co_return p.wait(2s);
-    }
-    co_await sleep_for(10ms);
-  }
-}
+using test::exited;
 
 std::string text(const std::vector<std::uint8_t>& v) {
   return {v.begin(), v.end()};

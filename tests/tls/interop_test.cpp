@@ -173,19 +173,7 @@ asio::awaitable<bool> printed(test::child_process& p, std::string needle,
   }
 }
 
-// Waits, without blocking the io_context, for the child to exit; kills it after `timeout`.
-asio::awaitable<std::optional<int>> exited(test::child_process& p,
-                                           std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (auto st = p.wait(0ms)) co_return st;
-    if (std::chrono::steady_clock::now() > deadline) {
-      p.kill();
-      co_return p.wait(2s);
-    }
-    co_await sleep_for(10ms);
-  }
-}
+using test::exited;
 
 // Raw-mode line reader over a moat socket. `buffer` keeps bytes after the line.
 asio::awaitable<result<std::string>> read_line(socket& s, std::string& buffer) {
