@@ -179,14 +179,7 @@ TEST_F(listener_test, MaxConnectionsIsHeldExactlyAndTheExcessIsServedWhenSlotsFr
   o.max_connections = 10;
   listener l(o, server_tls(leaf), echo());
   l.start();
-  std::atomic<std::size_t> peak{0};
-  std::atomic<bool> watching{true};
-  std::thread watcher([&] {
-    while (watching) {
-      peak = std::max(peak.load(), l.get_stats().active);
-      std::this_thread::sleep_for(1ms);
-    }
-  });
+  peak_watcher watcher(l);
   std::atomic<int> done{0};
   std::atomic<int> failed{0};
   auto client = [&]() -> awaitable<void> {
@@ -208,11 +201,10 @@ TEST_F(listener_test, MaxConnectionsIsHeldExactlyAndTheExcessIsServedWhenSlotsFr
   for (int i = 0; i < 50; ++i) asio::co_spawn(io, client(), asio::detached);
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (done + failed < 50 && std::chrono::steady_clock::now() < deadline) io.run_for(20ms);
-  watching = false;
-  watcher.join();
+  const std::size_t peak = watcher.stop();
   EXPECT_EQ(done, 50);
   EXPECT_EQ(failed, 0);
-  EXPECT_EQ(peak.load(), 10U);
+  EXPECT_EQ(peak, 10U);
 }
 
 TEST_F(listener_test, SetMaxConnectionsAtRunTimeLetsWaitingClientsIn) {

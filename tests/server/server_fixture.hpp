@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <moat/server/server.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/support.hpp"
@@ -79,6 +81,33 @@ struct server_fixture : ::testing::Test {
     co_return co_await tls::socket::connect(io.get_executor(), "localhost", p, cctx,
                                             test::scaled(30s), u32);
   }
+};
+
+/// Samples a listener's active connections every millisecond on its own thread, keeping the
+/// highest count seen (to check that a limit holds).
+class peak_watcher {
+ public:
+  explicit peak_watcher(const listener& l)
+      : thread_([this, &l] {
+          while (watching_) {
+            peak_ = std::max(peak_.load(), l.get_stats().active);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+        }) {}
+  ~peak_watcher() { stop(); }
+  peak_watcher(const peak_watcher&) = delete;
+  peak_watcher& operator=(const peak_watcher&) = delete;
+  /// Stops sampling; the highest count seen.
+  std::size_t stop() {
+    watching_ = false;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  std::atomic<std::size_t> peak_{0};
+  std::atomic<bool> watching_{true};
+  std::thread thread_;
 };
 
 }  // namespace moat::server::test_fixture

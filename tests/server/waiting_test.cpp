@@ -95,14 +95,7 @@ TEST_F(waiting, AFloodOfAThousandAtALimitOfAHundredIsServedAsSlotsFreeUp) {
   listener l(two_addresses(2, 100), server_tls(leaf), echo());
   l.start();
   const auto eps = l.local_endpoints();
-  std::atomic<std::size_t> peak{0};
-  std::atomic<bool> watching{true};
-  std::thread watcher([&] {
-    while (watching) {
-      peak = std::max(peak.load(), l.get_stats().active);
-      std::this_thread::sleep_for(1ms);
-    }
-  });
+  peak_watcher watcher(l);
   constexpr int kClients = 1000;
   int done = 0;
   int failed = 0;
@@ -121,12 +114,11 @@ TEST_F(waiting, AFloodOfAThousandAtALimitOfAHundredIsServedAsSlotsFreeUp) {
   }
   const auto deadline = std::chrono::steady_clock::now() + test::scaled(180s);
   while (done + failed < kClients && std::chrono::steady_clock::now() < deadline) io.run_for(20ms);
-  watching = false;
-  watcher.join();
+  const std::size_t peak = watcher.stop();
   EXPECT_EQ(done, kClients) << first_failure;
   EXPECT_EQ(failed, 0);
-  EXPECT_LE(peak.load(), 100U);
-  EXPECT_GT(peak.load(), 1U);
+  EXPECT_LE(peak, 100U);
+  EXPECT_GT(peak, 1U);
 }
 
 }  // namespace

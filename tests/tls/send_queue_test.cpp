@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/support.hpp"
+#include "tls/tls_fixture.hpp"
 
 namespace moat::tls {
 namespace {
@@ -23,23 +24,7 @@ std::error_code co_await_result(asio::io_context& io, awaitable<std::error_code>
   return test::run(io, std::move(aw));
 }
 
-struct send_queue : ::testing::Test {
-  test::temp_dir dir;
-  test::test_ca ca{dir.path() / "ca"};
-  test::issued leaf = ca.issue("localhost");
-  context sctx = [&] {
-    options o;
-    o.certfile = leaf.certfile;
-    o.keyfile = leaf.keyfile;
-    return context(role::server, o);
-  }();
-  context cctx = [&] {
-    options o;
-    o.cacertfile = ca.certfile();
-    return context(role::client, o);
-  }();
-  static constexpr socket_options u32{.packet = framing::packet_mode::u32};
-
+struct send_queue : test_fixture::tls_fixture {
   std::pair<socket, socket> pair(asio::io_context& io, socket_options server_opts) {
     return test::connected_pair(io, sctx, cctx, server_opts, u32);
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "support/support.hpp"
+#include "tls/tls_fixture.hpp"
 
 namespace moat::tls {
 namespace {
@@ -18,22 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using asio::awaitable;
 
-struct socket_lifecycle : ::testing::Test {
-  test::temp_dir dir;
-  test::test_ca ca{dir.path() / "ca"};
-  test::issued leaf = ca.issue("localhost");
-  context sctx = [&] {
-    options o;
-    o.certfile = leaf.certfile;
-    o.keyfile = leaf.keyfile;
-    return context(role::server, o);
-  }();
-  context cctx = [&] {
-    options o;
-    o.cacertfile = ca.certfile();
-    return context(role::client, o);
-  }();
-  static constexpr socket_options u32{.packet = framing::packet_mode::u32};
+struct socket_lifecycle : test_fixture::tls_fixture {
   asio::io_context io;
 };
 
