@@ -6,8 +6,8 @@
 // cost is small and identical whatever the server.
 //
 //   moat_loadgen handshake --port P [--resume=no|yes] [--proto packet4|http] [--concurrency C]
-//   moat_loadgen echo      --port P [--connections 100] [--size 64]
-//   moat_loadgen bulk      --port P [--connections 4] [--size 16384]
+//   moat_loadgen echo      --port P [--connections 100] [--size 64] [--pipeline 1]
+//   moat_loadgen bulk      --port P [--connections 4] [--size 16384] [--window 1048576]
 //   moat_loadgen idle      --port P [--connections 10000] [--hold S]
 //   moat_loadgen cert      --out-cert F --out-key F     (ECDSA P-256, self-signed, localhost)
 //   moat_loadgen speed     (GnuTLS/nettle's own ECDSA P-256, X25519 and AES-128-GCM speed)
@@ -17,12 +17,18 @@
 // --server-pid, the server's CPU time (utime + stime of the process and all its descendants,
 // from /proc/PID/stat) is read at both ends of the measured window, and for `idle` its resident
 // memory (VmRSS from /proc/PID/status). Prints one line: "result key=value ...".
+// --window-start-cmd / --window-end-cmd run a shell command (synchronously) just before the
+// measured window starts and just after it ends: bench/profile.sh uses them to enable and
+// disable perf and to read a malloc counter over exactly the measured window.
+// More than 16,000 connections to a loopback server (the ephemeral ports to one address run
+// out at ~28,000) are spread over source addresses 127.0.0.1, 127.0.0.2, ... (--source-addresses).
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <nettle/curve25519.h>
 #include <sys/epoll.h>
@@ -37,6 +43,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -195,13 +202,22 @@ double own_cpu_seconds() {
 }
 
 // The measured window: wall time, the server's CPU time and the generator's own.
+void run_hook(const std::string& cmd) {
+  if (cmd.empty()) return;
+  std::fflush(nullptr);
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) std::fprintf(stderr, "moat_loadgen: '%s' exited with %d\n", cmd.c_str(), rc);
+}
+
 struct meter {
   pid_t server = 0;
+  std::string start_cmd, end_cmd;  // run just before the window starts / after it ends
   std::vector<pid_t> tree;
   std::uint64_t t0 = 0, t1 = 0;
   double server0 = 0, server1 = 0, own0 = 0, own1 = 0, wait0 = 0, wait1 = 0;
 
   void start() {
+    run_hook(start_cmd);
     if (server != 0) {
       tree = process_tree(server);
       server0 = cpu_seconds(tree);
@@ -217,6 +233,7 @@ struct meter {
       server1 = cpu_seconds(tree);
       wait1 = runqueue_wait_seconds(tree);
     }
+    run_hook(end_cmd);
   }
   [[nodiscard]] double wall() const { return static_cast<double>(t1 - t0) / 1e9; }
   [[nodiscard]] double server_cpu() const { return server1 - server0; }
@@ -244,6 +261,11 @@ struct options {
   unsigned concurrency = 16;
   unsigned connections = 0;
   std::size_t size = 0;
+  unsigned pipeline = 1;   // echo: messages outstanding per connection
+  std::size_t window = 0;  // bulk: payload bytes in flight per connection (frames = window / size)
+  unsigned source_addresses = 0;     // 0: one per 16,000 connections when the server is on 127/8
+  unsigned setup_concurrency = 128;  // connections being set up at a time (echo, bulk, idle)
+  std::string window_start_cmd, window_end_cmd;
   double hold = -1;  // idle: seconds to hold after measuring; < 0 = until a signal or stdin
   double settle = 1;
   bool plain = false;  // TCP without TLS: the kernel's share of the same work
@@ -267,8 +289,10 @@ struct connection {
   std::size_t in_len = 0;
   bool peer_closed = false;
   bool resumed = false;
-  std::uint64_t sent_at = 0;   // when the outstanding request was sent
-  std::uint64_t deadline = 0;  // fail (or, when closing, give up waiting) after this
+  std::uint64_t sent_at = 0;       // when the outstanding request was sent
+  std::deque<std::uint64_t> sent;  // echo/bulk: when each outstanding message was queued
+  bool ready = false;              // echo/bulk: the connection counts as established
+  std::uint64_t deadline = 0;      // fail (or, when closing, give up waiting) after this
   std::uint64_t seq = 0;
   std::vector<std::uint8_t> ticket;  // resumption data for this slot's next connection
 };
@@ -295,6 +319,14 @@ class engine {
     if (::inet_pton(AF_INET, o.host.c_str(), &addr_.sin_addr) != 1) {
       die("--host must be a numeric IPv4 address: " + o.host);
     }
+    // The ephemeral ports (~28,000) limit the connections from one address to one server
+    // address and port: beyond 16,000, spread them over 127.0.0.1, .2, ... (loopback only).
+    sources_ = o.source_addresses;
+    const bool loopback = (ntohl(addr_.sin_addr.s_addr) >> 24) == 127;
+    if (sources_ == 0 && loopback && n > 16000)
+      sources_ = static_cast<unsigned>((n + 15999) / 16000);
+    if (sources_ > 1 && !loopback) die("--source-addresses needs a server on 127.0.0.0/8");
+    if (sources_ > 250) die("--source-addresses: at most 250");
     check(gnutls_certificate_allocate_credentials(&cred_), "credentials");
     if (!o.cacert.empty()) {
       if (gnutls_certificate_set_x509_trust_file(cred_, o.cacert.c_str(), GNUTLS_X509_FMT_PEM) <=
@@ -344,6 +376,16 @@ class engine {
     if (c.fd < 0) return fail(c, std::string("socket: ") + std::strerror(errno));
     const int one = 1;
     ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sources_ > 1) {
+      // Bind the address only; the port is chosen at connect, per destination (4-tuple).
+      ::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr = htonl((127U << 24) | (1U + static_cast<unsigned>(c.index % sources_)));
+      if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof(src)) != 0) {
+        return fail(c, std::string("bind: ") + std::strerror(errno));
+      }
+    }
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof(addr_)) == 0) {
       return start(c);
     }
@@ -357,6 +399,44 @@ class engine {
     c.sent_at = now_ns();
     c.deadline = c.sent_at + to_ns(10);
     flush(c);
+  }
+
+  /// Appends bytes to what c has to send, without sending yet: the engine sends everything
+  /// queued once it has handled the connection's readable data (so messages queued in reply
+  /// to the echoes of one read go out together), or call flush(c). A reply is expected
+  /// within 10 s.
+  void queue(connection& c, std::span<const std::uint8_t> bytes) {
+    if (c.out_off == c.out.size()) {
+      c.out.clear();
+      c.out_off = 0;
+    } else if (c.out_off >= 65536 && c.out_off * 2 >= c.out.size()) {
+      // GnuTLS, after GNUTLS_E_AGAIN, resends the record it has already encrypted whatever
+      // the pointer it is given, so moving the unsent bytes is safe.
+      c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_off));
+      c.out_off = 0;
+    }
+    c.out.insert(c.out.end(), bytes.begin(), bytes.end());
+    c.deadline = now_ns() + to_ns(10);
+  }
+
+  /// Sends what is queued, as far as the socket takes it (the rest when it is writable).
+  void flush(connection& c) {
+    while (c.out_off < c.out.size()) {
+      const auto r = io_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
+      if (r > 0) {
+        c.out_off += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+        c.out_blocked = true;
+        return want(c, EPOLLIN | EPOLLOUT);
+      }
+      return fail(c, std::string("send: ") + gnutls_strerror(static_cast<int>(r)));
+    }
+    if (c.out_blocked) {
+      c.out_blocked = false;
+      want(c, EPOLLIN);
+    }
   }
 
   /// close_notify, then waits (up to 2 s) for the server to close its side.
@@ -454,6 +534,10 @@ class engine {
         if ((ev & EPOLLOUT) != 0 && c.out_blocked) flush(c);
         if (c.st == connection::state::open && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
           read(c);
+          // What the driver queued in reply to the echoes just read.
+          if (c.st == connection::state::open && !c.out_blocked && c.out_off < c.out.size()) {
+            flush(c);
+          }
         }
         return;
       case connection::state::closing:
@@ -526,25 +610,6 @@ class engine {
       }
       if (gnutls_error_is_fatal(rc) == 0) continue;
       return fail(c, std::string("handshake: ") + gnutls_strerror(rc));
-    }
-  }
-
-  void flush(connection& c) {
-    while (c.out_off < c.out.size()) {
-      const auto r = io_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
-      if (r > 0) {
-        c.out_off += static_cast<std::size_t>(r);
-        continue;
-      }
-      if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-        c.out_blocked = true;
-        return want(c, EPOLLIN | EPOLLOUT);
-      }
-      return fail(c, std::string("send: ") + gnutls_strerror(static_cast<int>(r)));
-    }
-    if (c.out_blocked) {
-      c.out_blocked = false;
-      want(c, EPOLLIN);
     }
   }
 
@@ -646,6 +711,7 @@ class engine {
   driver* driver_ = nullptr;
   int ep_ = -1;
   sockaddr_in addr_{};
+  unsigned sources_ = 0;  // source addresses 127.0.0.1 .. 127.0.0.sources_ (0, 1: unbound)
   gnutls_certificate_credentials_t cred_ = nullptr;
   gnutls_priority_t prio_ = nullptr;
   std::size_t busy_ = 0;
@@ -748,6 +814,8 @@ int run_handshake(const options& o) {
   eng.set_driver(&d);
   meter m;
   m.server = o.server_pid;
+  m.start_cmd = o.window_start_cmd;
+  m.end_cmd = o.window_end_cmd;
   for (std::size_t i = 0; i < eng.size(); ++i) eng.connect(eng.at(i));
   const auto start = now_ns();
   std::uint64_t stop_at = 0;
@@ -780,40 +848,84 @@ int run_handshake(const options& o) {
 }
 
 // ---- echo and bulk ----------------------------------------------------------------------------
-// `connections` connections, each with one message of `size` bytes outstanding: send, wait for
-// the echo, check it, send the next. Latency = send to complete echo.
+// `connections` connections (set up at most `setup_concurrency` at a time; the load starts
+// once all are established), each keeping
+// `depth` messages of `size` bytes outstanding: echo --pipeline N keeps N, bulk --window W
+// keeps ceil(W / size) frames (1 with --window <= size). Each echo is checked against the
+// oldest outstanding message, byte for byte, and answered with the next message; the replies
+// to the echoes of one read go out together. Latency = queueing a message to its complete
+// echo. A wrong echo or a closed connection is an error (counted, reported, the connection
+// replaced).
 
 class stream_driver : public driver {
  public:
-  stream_driver(engine& eng, const options& o) : eng_(eng), o_(o) {}
+  stream_driver(engine& eng, const options& o, unsigned depth) : eng_(eng), o_(o), depth_(depth) {
+    for (int i = 0; i < 26; ++i)
+      templates_.push_back(frame(o.size, static_cast<std::uint8_t>('a' + i)));
+  }
+  void open_more() {
+    while (!stopping && setup < o_.setup_concurrency && next < eng_.size()) {
+      ++setup;
+      eng_.connect(eng_.at(next++));
+    }
+  }
   void on_ready(connection& c) override {
+    --setup;
     ++ready;
-    c.out = frame(o_.size, static_cast<std::uint8_t>('a' + c.index % 26));
+    c.ready = true;
     c.seq = 0;
-    stamp(c);
-    eng_.send(c);
+    c.sent.clear();
+    if (stopping) return eng_.close(c);
+    if (started) load(c);  // a connection replacing a failed one
+    open_more();
+  }
+  /// Every connection is established: the load starts on all of them at once (so that the
+  /// set-up of the last ones does not compete with the traffic of the first).
+  void begin() {
+    started = true;
+    for (std::size_t i = 0; i < eng_.size(); ++i) {
+      if (eng_.at(i).ready) load(eng_.at(i));
+    }
   }
   void on_message(connection& c, std::span<const std::uint8_t> msg) override {
     const auto t = now_ns();
-    if (!matches(c, msg)) return eng_.fail(c, "the echo differs from the message sent");
+    if (c.sent.empty()) return eng_.fail(c, "an echo of a message that was not sent");
+    const std::uint64_t expected = c.seq - c.sent.size();
+    if (!matches(c, msg, expected)) {
+      return eng_.fail(c, "the echo differs from message " + std::to_string(expected) + " sent");
+    }
+    const std::uint64_t sent_at = c.sent.front();
+    c.sent.pop_front();
     if (measuring) {
       ++messages;
       bytes += msg.size();
-      latencies.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(t - c.sent_at, ~0U)));
+      latencies.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(t - sent_at, ~0U)));
     }
-    if (stopping) return eng_.close(c);
-    ++c.seq;
-    stamp(c);
-    eng_.send(c);
+    if (!stopping) {
+      push(c);
+    } else if (c.sent.empty()) {
+      return eng_.close(c);
+    }
+    c.deadline = t + to_ns(10);  // for the messages still outstanding
   }
   void on_closed(connection& c, bool ok) override {
-    if (!ok && !stopping) {
+    if (c.ready) {
+      c.ready = false;
       --ready;
+    } else {
+      --setup;
+    }
+    if (!ok && !stopping) {
+      ++setup;
       eng_.connect(c);  // keep the number of connections
     }
+    open_more();
   }
 
   std::size_t ready = 0;
+  std::size_t setup = 0;  // connecting or handshaking
+  std::size_t next = 0;   // the next slot to connect for the first time
+  bool started = false;
   bool measuring = false;
   bool stopping = false;
   std::uint64_t messages = 0;
@@ -821,20 +933,32 @@ class stream_driver : public driver {
   std::vector<std::uint32_t> latencies;  // ns
 
  private:
-  // The message's first 8 bytes carry its sequence number, so a stale echo is caught.
-  void stamp(connection& c) const {
-    std::memcpy(c.out.data() + 4, &c.seq, std::min<std::size_t>(8, o_.size));
+  void load(connection& c) {
+    for (unsigned i = 0; i < depth_; ++i) push(c);
+    eng_.flush(c);
   }
-  bool matches(const connection& c, std::span<const std::uint8_t> msg) const {
+  // Queues the connection's next message: its first 8 bytes carry its sequence number (so a
+  // stale or reordered echo is caught), the rest the connection's fill byte.
+  void push(connection& c) {
+    const auto& t = templates_[c.index % templates_.size()];
+    eng_.queue(c, t);
+    std::memcpy(c.out.data() + (c.out.size() - t.size()) + 4, &c.seq,
+                std::min<std::size_t>(8, o_.size));
+    c.sent.push_back(now_ns());
+    ++c.seq;
+  }
+  bool matches(const connection& c, std::span<const std::uint8_t> msg, std::uint64_t seq) const {
     if (msg.size() != o_.size) return false;
-    if (o_.size <= 256) return std::memcmp(msg.data(), c.out.data() + 4, o_.size) == 0;
-    const std::size_t tail = o_.size - 64;  // large frames: the head and the tail
-    return std::memcmp(msg.data(), c.out.data() + 4, 64) == 0 &&
-           std::memcmp(msg.data() + tail, c.out.data() + 4 + tail, 64) == 0;
+    const auto& t = templates_[c.index % templates_.size()];
+    const std::size_t head = std::min<std::size_t>(8, o_.size);
+    return std::memcmp(msg.data(), &seq, head) == 0 &&
+           std::memcmp(msg.data() + head, t.data() + 4 + head, o_.size - head) == 0;
   }
 
   engine& eng_;
   const options& o_;
+  unsigned depth_;
+  std::vector<std::vector<std::uint8_t>> templates_;  // one framed message per fill byte
 };
 
 double percentile(std::vector<std::uint32_t>& v, double p) {
@@ -845,19 +969,31 @@ double percentile(std::vector<std::uint32_t>& v, double p) {
 }
 
 int run_stream(const std::string& scenario, const options& o) {
+  unsigned depth = 1;
+  if (scenario == "echo") depth = std::max(1U, o.pipeline);
+  if (scenario == "bulk" && o.window > o.size) {
+    depth = static_cast<unsigned>((o.window + o.size - 1) / o.size);
+  }
   engine eng(o, o.connections);
-  stream_driver d(eng, o);
+  stream_driver d(eng, o, depth);
   eng.set_driver(&d);
   meter m;
   m.server = o.server_pid;
-  for (std::size_t i = 0; i < eng.size(); ++i) eng.connect(eng.at(i));
+  m.start_cmd = o.window_start_cmd;
+  m.end_cmd = o.window_end_cmd;
+  const auto setup_start = now_ns();
+  d.open_more();
   auto all_ready = [&] {
     return d.ready == eng.size() || eng.errors() > o.max_errors;
   };
-  if (!run_until(eng, 60, all_ready)) {
-    die("the connections were not all established within 60 s");
+  if (!run_until(eng, 300, all_ready)) {
+    die("only " + std::to_string(d.ready) + " of " + std::to_string(eng.size()) +
+        " connections were established within 300 s");
   }
   check_errors(eng, o);
+  const double setup_s = static_cast<double>(now_ns() - setup_start) / 1e9;
+  const auto setup_errors = eng.errors();
+  d.begin();
   const auto start = now_ns();
   std::uint64_t stop_at = 0;
   for (;;) {
@@ -874,21 +1010,24 @@ int run_stream(const std::string& scenario, const options& o) {
       d.stopping = true;
       stop_at = t;
     }
-    if (d.stopping && (eng.busy() == 0 || t > stop_at + to_ns(3))) break;
+    if (d.stopping && (eng.busy() == 0 || t > stop_at + to_ns(5))) break;
   }
   const double msgs = static_cast<double>(d.messages);
   const double mb = static_cast<double>(d.bytes) / 1e6;
   std::string line = "result scenario=" + scenario + kv("transport", o.plain ? "tcp" : "tls") +
                      kv("connections", std::uint64_t{o.connections}) +
-                     kv("size", std::uint64_t{o.size}) + m.fields() + kv("messages", d.messages) +
+                     kv("size", std::uint64_t{o.size}) + kv("in_flight", std::uint64_t{depth}) +
+                     kv("setup_seconds", setup_s, 2) + m.fields() + kv("messages", d.messages) +
                      kv("msg_rate", msgs / m.wall(), 1) + kv("mb_per_s", mb / m.wall(), 2) +
                      kv("p50_us", percentile(d.latencies, 0.50), 1) +
                      kv("p99_us", percentile(d.latencies, 0.99), 1);
   if (o.server_pid != 0 && d.messages > 0) {
-    line += kv("server_us_per_msg", m.server_cpu() * 1e6 / msgs, 2) +
+    line += kv("server_us_per_msg", m.server_cpu() * 1e6 / msgs, 3) +
             kv("server_us_per_mb", m.server_cpu() * 1e6 / mb, 1);
   }
-  line += kv("errors", eng.errors());
+  // Errors during setup (refused, reset: retried) and after (wrong echoes, disconnects).
+  line += kv("setup_errors", setup_errors) + kv("errors", eng.errors() - setup_errors) +
+          kv("unfinished", std::uint64_t{eng.busy()});
   std::printf("%s\n", line.c_str());
   return d.messages > 0 ? 0 : 1;
 }
@@ -902,7 +1041,8 @@ int run_stream(const std::string& scenario, const options& o) {
 class idle_driver : public driver {
  public:
   static constexpr std::size_t warm = 16;
-  explicit idle_driver(engine& eng) : eng_(eng) {}
+  idle_driver(engine& eng, std::size_t setup_concurrency)
+      : setup_concurrency_(setup_concurrency), eng_(eng) {}
   void on_ready(connection& c) override {
     c.out = frame(1, 'i');
     eng_.send(c);
@@ -929,7 +1069,7 @@ class idle_driver : public driver {
     if (!ok && opening) eng_.connect(c);  // retry (errors are counted, up to --max-errors)
   }
   void open_more() {
-    while (opening && in_flight < 128 && next < eng_.size()) {
+    while (opening && in_flight < setup_concurrency_ && next < eng_.size()) {
       ++in_flight;
       eng_.connect(eng_.at(next++));
     }
@@ -945,12 +1085,13 @@ class idle_driver : public driver {
   std::size_t dropped = 0;
 
  private:
+  std::size_t setup_concurrency_;
   engine& eng_;
 };
 
 int run_idle(const options& o) {
   engine eng(o, std::max<std::size_t>(o.connections, idle_driver::warm));
-  idle_driver d(eng);
+  idle_driver d(eng, o.setup_concurrency);
   eng.set_driver(&d);
   std::vector<pid_t> tree;
   if (o.server_pid != 0) tree = process_tree(o.server_pid);
@@ -1115,6 +1256,12 @@ int main(int argc, char** argv) {
     s->add_option("--max-errors", o.max_errors, "Give up after this many connection errors")
         ->capture_default_str();
     s->add_flag("--plain", o.plain, "Plain TCP, no TLS (to measure the kernel's share)");
+    s->add_option("--source-addresses", o.source_addresses,
+                  "Spread connections over 127.0.0.1..N (default: one per 16,000 connections)");
+    s->add_option("--window-start-cmd", o.window_start_cmd,
+                  "Shell command run just before the measured window");
+    s->add_option("--window-end-cmd", o.window_end_cmd,
+                  "Shell command run just after the measured window");
   };
   auto* hs = app.add_subcommand("handshake", "Full or resumed TLS 1.3 handshakes");
   common(hs);
@@ -1126,15 +1273,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   hs->add_option("--concurrency", o.concurrency, "Connections at a time")->capture_default_str();
 
-  auto* echo = app.add_subcommand("echo", "Small {packet,4} echo, one message outstanding each");
-  auto* bulk = app.add_subcommand("bulk", "Large {packet,4} echo frames");
+  auto* echo = app.add_subcommand("echo", "Small {packet,4} echo, N messages outstanding each");
+  auto* bulk = app.add_subcommand("bulk", "Large {packet,4} echo frames, a window in flight");
   common(echo);
   common(bulk);
   o.connections = 0;
   echo->add_option("--connections", o.connections, "Connections (default 100)");
   echo->add_option("--size", o.size, "Payload bytes (default 64)");
+  echo->add_option("--pipeline", o.pipeline, "Messages outstanding per connection")
+      ->capture_default_str();
   bulk->add_option("--connections", o.connections, "Connections (default 4)");
-  bulk->add_option("--size", o.size, "Payload bytes (default 16384)");
+  bulk->add_option("--size", o.size, "Payload bytes per frame (default 16384)");
+  constexpr std::size_t kNoWindow = ~std::size_t{0};
+  o.window = kNoWindow;
+  bulk->add_option("--window", o.window,
+                   "Payload bytes in flight per connection (default 1 MiB; <= size: one frame)");
 
   auto* idle = app.add_subcommand("idle", "Hold N established connections; server RSS per conn");
   common(idle);
@@ -1143,6 +1296,10 @@ int main(int argc, char** argv) {
                    "Seconds to hold after measuring (default: until a signal or stdin EOF)");
   idle->add_option("--settle", o.settle, "Seconds between the last connection and the RSS read")
       ->capture_default_str();
+  for (auto* s : {echo, bulk, idle}) {
+    s->add_option("--setup-concurrency", o.setup_concurrency, "Connections set up at a time")
+        ->capture_default_str();
+  }
 
   std::string cert_file, key_file;
   auto* cert = app.add_subcommand("cert", "Write an ECDSA P-256 self-signed certificate");
@@ -1169,6 +1326,7 @@ int main(int argc, char** argv) {
     if (bulk->parsed()) {
       if (o.connections == 0) o.connections = 4;
       if (o.size == 0) o.size = 16384;
+      if (o.window == kNoWindow) o.window = std::size_t{1} << 20;
       return run_stream("bulk", o);
     }
     if (idle->parsed()) {
