@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# moat's benchmark (issue 3; docs/bench.md): `moat serve` against a Go crypto/tls server, the
-# Erlang recipe and nginx, side by side on this machine, with one load generator for all of
-# them (bench/loadgen.cpp). Each server runs pinned to one CPU and the generator to another;
-# the figures are the server's CPU time per operation (utime + stime from /proc, over the
-# measured window) and the rates. Ends with a table of the figures and of the ratios the issue
-# sets as targets. Not part of the test command.
+# moat's benchmark (issues 3 and 7; docs/bench.md): `moat serve` against a Go crypto/tls
+# server, the Erlang recipe and nginx, side by side on this machine, with one load generator
+# for all of them (bench/loadgen.cpp). Each server runs pinned to one CPU and the generator to
+# another; the figures are the server's CPU time per operation (utime + stime from /proc, over
+# the measured window) and the rates. Ends with a table of the figures, a scaling table (moat
+# and Go at several connection counts) and the ratios issue 7 sets as targets. Not part of the
+# test command.
 #
 #   bench/run.sh           # BENCH_SECONDS (5) per window, BENCH_ROUNDS (3) rounds -> medians
-#   bench/run.sh --quick   # smoke run: 1 s windows, 1 round, 1,000 idle connections
+#   bench/run.sh --quick   # smoke run: 1 s windows, 1 round, 1,000 idle connections (Erlang)
 #   bench/run.sh --table DIR   # print the table of a finished run (its work directory) again
 #
 # Servers: moat, go, erlang, nginx, and tcp: the Go server over plain TCP (no TLS), the
 # kernel's share of the same traffic.
 #
-# Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_IDLE_CONNECTIONS (10000), BENCH_SERVERS
-# ("moat go erlang nginx tcp"), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), BENCH_HS_CONCURRENCY
-# (16), BENCH_BULK_CONNECTIONS (4), BENCH_BUILD_DIR (build/bench), BENCH_WORK_DIR (a new
+# Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_IDLE_CONNECTIONS (10000; quick 1000: the
+# idle row of the main table, Erlang's too), BENCH_SERVERS ("moat go erlang nginx tcp"),
+# BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), BENCH_HS_CONCURRENCY (16), BENCH_BULK_CONNECTIONS
+# (4), BENCH_PIPELINE (8: messages in flight per connection, pipelined echo), BENCH_BULK_WINDOW
+# (1048576: bytes in flight per connection, windowed bulk), BENCH_ECHO_SCALES ("100 1000
+# 10000" connections), BENCH_HS_SCALES ("16 256" concurrent), BENCH_IDLE_SCALES ("1000 10000
+# 50000" connections; moat and Go only), BENCH_BUILD_DIR (build/bench), BENCH_WORK_DIR (a new
 # /tmp/moat-bench.XXXXXX), BENCH_JOBS (ninja -j, default 1), BENCH_SKIP_SETUP=1 (no apt),
 # BENCH_SKIP_BUILD=1 (use what is in BENCH_BUILD_DIR), BENCH_PERF=1 (also `perf record` each
 # server over its window: $BENCH_WORK_DIR/perf-SERVER-CASE-rN.{data,txt}; perturbs the figures).
@@ -46,6 +51,13 @@ scpu=${BENCH_SERVER_CPU:-0}
 ccpu=${BENCH_CLIENT_CPU:-1}
 hs_conc=${BENCH_HS_CONCURRENCY:-16}
 bulk_conns=${BENCH_BULK_CONNECTIONS:-4}
+pipeline=${BENCH_PIPELINE:-8}
+bulk_window=${BENCH_BULK_WINDOW:-1048576}
+echo_base=100  # the connections of the main echo scenarios
+echo_scales=${BENCH_ECHO_SCALES:-100 1000 10000}
+hs_scales=${BENCH_HS_SCALES:-$hs_conc 256}
+idle_scales=${BENCH_IDLE_SCALES:-1000 10000 50000}
+limit_note=
 build=${BENCH_BUILD_DIR:-$ROOT/build/bench}
 if [[ -z $table_dir ]]; then
   work=${BENCH_WORK_DIR:-$(mktemp -d /tmp/moat-bench.XXXXXX)}
@@ -56,8 +68,9 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 # ---- The table ----------------------------------------------------------------------------------
 # From a work directory's results.txt and meta.sh (what the run measured about the machine).
 # `run.sh --table DIR` prints a finished run's table again.
-meta_vars=(secs rounds idle_n scpu ccpu hs_conc bulk_conns cpu_model ncpu versions run_date
-  load_before load_after sign_per_s x25519_per_s enc_bps dec_bps gnutls_speed gnutls_version)
+meta_vars=(secs rounds idle_n scpu ccpu hs_conc bulk_conns pipeline bulk_window echo_base
+  echo_scales hs_scales idle_scales limit_note cpu_model ncpu versions run_date load_before
+  load_after sign_per_s x25519_per_s enc_bps dec_bps gnutls_speed gnutls_version)
 render_table() {  # work directory
   local dir=$1
   # shellcheck disable=SC1091
@@ -67,7 +80,9 @@ render_table() {  # work directory
       -v gnutls_version="$gnutls_version" -v cpu="$cpu_model" -v ncpu="$ncpu" \
       -v versions="$versions" -v date="$run_date" -v load_before="$load_before" \
       -v load_after="$load_after" -v hs_conc="$hs_conc" -v bulk_conns="$bulk_conns" \
-      -v gnutls_speed="$gnutls_speed" '
+      -v pipeline="$pipeline" -v bulk_window="$bulk_window" -v echo_base="$echo_base" \
+      -v echo_scales="$echo_scales" -v hs_scales="$hs_scales" -v idle_scales="$idle_scales" \
+      -v limit_note="$limit_note" -v gnutls_speed="$gnutls_speed" '
   function median(key,    n, a, i, j, t) {
     if (!(key in vals)) return ""
     n = split(vals[key], a, " ")
@@ -98,10 +113,43 @@ render_table() {  # work directory
     ok = (cmp == "≤") ? (value <= limit) : (value < limit)
     print "| " what " | " sprintf("%.2f", value) " | " cmp " " limit " | " (ok ? "met" : "**missed**") " |"
   }
+  function thousands(n,    s) { s = n ""; while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); return s }
+  # The result case of a scaling point: the main scenario at its own scale, else KIND_nN.
+  function scase(kind, n) {
+    if (kind == "echo" && n == echo_base) return "echo"
+    if (kind == "hs_full" && n == hs_conc) return "hs_full"
+    return kind "_n" n
+  }
+  # One scaling table: moat, Go, moat / Go per scale, and largest / smallest per server.
+  function scaling(title, kind, scales, key, d,    sc, n, i, j, s, line, v, first, last, r) {
+    n = split(scales, sc, " ")
+    line = "| " title
+    for (i = 1; i <= n; i++) line = line " | " thousands(sc[i])
+    print line " | largest / smallest |"
+    line = "| ---"
+    for (i = 1; i <= n + 1; i++) line = line " | ---:"
+    print line " |"
+    for (j = 1; j <= 2; j++) {
+      s = (j == 1) ? "moat" : "go"
+      line = "| " (j == 1 ? "moat" : "Go")
+      for (i = 1; i <= n; i++) line = line " | " fmt(get(s, scase(kind, sc[i]), key), d)
+      first = get(s, scase(kind, sc[1]), key); last = get(s, scase(kind, sc[n]), key)
+      r = ratio(last, first)
+      flat[s, kind] = r
+      print line " | " (r == "" ? "—" : sprintf("%.2f", r) (r > 1.2 ? " **not flat**" : "")) " |"
+    }
+    line = "| moat / Go"
+    for (i = 1; i <= n; i++) line = line " | " fmt(ratio(get("moat", scase(kind, sc[i]), key), get("go", scase(kind, sc[i]), key)), 2)
+    print line " | |"
+    print ""
+  }
   {
     delete f
     for (i = 1; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) }
-    if ("failed" in f) next
+    if ("failed" in f) { failures = failures "\n- " f["server"] " " f["case"] " (round " f["round"] "): " f["failed"]; next }
+    if (f["errors"] + 0 > 0 || f["unfinished"] + 0 > 0 || f["setup_errors"] + 0 > 0)
+      failures = failures "\n- " f["server"] " " f["case"] " (round " f["round"] "): errors=" f["errors"] \
+        ("setup_errors" in f ? " setup_errors=" f["setup_errors"] : "") ("unfinished" in f ? " unfinished=" f["unfinished"] : "")
     for (k in f) {
       key = f["server"] SUBSEP f["case"] SUBSEP k
       vals[key] = (key in vals) ? vals[key] " " f[k] : f[k]
@@ -111,9 +159,11 @@ render_table() {  # work directory
     names[1] = "moat"; names[2] = "go"; names[3] = "erlang"; names[4] = "nginx"; names[5] = "tcp"
     sign_us = 1e6 / sign; x_us = 1e6 / x25519; hs_floor = sign_us + 2 * x_us
     enc_us = 1e12 / enc; dec_us = 1e12 / dec; mb_floor = enc_us + dec_us   # µs per 1e6 bytes
+    window_kib = bulk_window / 1024
     printf "moat benchmark, %s: %s, %d CPUs; server pinned to CPU %s, load generator to CPU %s; ", date, cpu, ncpu, scpu, ccpu
     printf "%s s windows, median of %s round(s) (with min–max for the main figures); load average %s before, %s after.\n", secs, rounds, load_before, load_after
     printf "%s.\n\n", versions
+    if (limit_note != "") printf "Note: %s\n\n", limit_note
     printf "Physical limit (openssl speed on CPU %s): ECDSA P-256 sign %.1f µs + 2 × X25519 %.1f µs = **%.1f µs** of public-key crypto per full handshake; ", scpu, sign_us, x_us, hs_floor
     printf "AES-128-GCM on 16 KiB: encrypt %.0f MB/s + decrypt %.0f MB/s = **%.0f µs per MB** echoed.\n\n", enc / 1e6, dec / 1e6, mb_floor
     n = split(gnutls_speed, gs, " ")
@@ -134,56 +184,82 @@ render_table() {  # work directory
     row("resumed handshake: server µs per handshake", "hs_resumed", "server_us_per_op", 0, 1)
     row("  handshakes/s", "hs_resumed", "rate", 0)
     row("  share resumed", "hs_resumed", "resumed_share", 3)
-    row("echo 64 B × 100 connections: server µs per message", "echo", "server_us_per_msg", 2, 1)
+    row("echo 64 B × " echo_base " connections, 1 outstanding: server µs per message", "echo", "server_us_per_msg", 2, 1)
     row("  messages/s", "echo", "msg_rate", 0)
     row("  p50 latency µs", "echo", "p50_us", 0)
     row("  p99 latency µs", "echo", "p99_us", 0, 1)
     row("  server core busy", "echo", "server_util", 2)
     row("  server threads waiting for a CPU (s per s)", "echo", "server_runq_wait", 2)
-    row("bulk 16 KiB × " bulk_conns " connections: server µs per MB", "bulk", "server_us_per_mb", 0, 1)
+    row("echo 64 B × " echo_base " connections, " pipeline " pipelined: server µs per message", "echo_pipelined", "server_us_per_msg", 2, 1)
+    row("  messages/s", "echo_pipelined", "msg_rate", 0)
+    row("  p50 latency µs", "echo_pipelined", "p50_us", 0)
+    row("  p99 latency µs", "echo_pipelined", "p99_us", 0, 1)
+    row("  server core busy", "echo_pipelined", "server_util", 2)
+    row("  server threads waiting for a CPU (s per s)", "echo_pipelined", "server_runq_wait", 2)
+    row("bulk 16 KiB × " bulk_conns " connections, 1 frame in flight: server µs per MB", "bulk", "server_us_per_mb", 0, 1)
     row("  MB/s", "bulk", "mb_per_s", 1)
     row("  server core busy", "bulk", "server_util", 2)
     row("  server threads waiting for a CPU (s per s)", "bulk", "server_runq_wait", 2)
-    row("idle, " idle_n " connections: server KiB per connection", "idle", "server_kib_per_conn", 1)
+    row("bulk 16 KiB × " bulk_conns " connections, " window_kib " KiB window: server µs per MB", "bulk_window", "server_us_per_mb", 0, 1)
+    row("  MB/s", "bulk_window", "mb_per_s", 1)
+    row("  server core busy", "bulk_window", "server_util", 2)
+    row("  server threads waiting for a CPU (s per s)", "bulk_window", "server_runq_wait", 2)
+    row("idle, " idle_n " connections: server KiB per connection", "idle_n" idle_n, "server_kib_per_conn", 1)
     print ""
-    print "| target (issue 3) | measured | limit | result |"
+    if (failures != "") { print "Errors reported by the load generator (wrong echoes, disconnects, failed runs):" failures; print "" }
+    print "Scaling (moat and Go; server CPU per operation, or memory per connection, at each scale; median over the rounds):"
+    print ""
+    scaling("echo 64 B, 1 outstanding: server µs per message, at connections:", "echo", echo_scales, "server_us_per_msg", 2)
+    scaling("full handshake: server µs per handshake, at concurrent:", "hs_full", hs_scales, "server_us_per_op", 0)
+    scaling("idle: server KiB per connection, at connections:", "idle", idle_scales, "server_kib_per_conn", 1)
+    print "| target (issue 7) | measured | limit | result |"
     print "| --- | ---: | ---: | --- |"
+    m_e = get("moat", "echo", "server_us_per_msg")
+    target("echo 64 B, 1 outstanding: moat / Go server CPU per message", ratio(m_e, get("go", "echo", "server_us_per_msg")), 0.9, "≤")
+    m_ep = get("moat", "echo_pipelined", "server_us_per_msg")
+    target("echo 64 B, " pipeline " pipelined: moat / Go server CPU per message", ratio(m_ep, get("go", "echo_pipelined", "server_us_per_msg")), 0.9, "≤")
+    m_p99 = get("moat", "echo", "p99_us")
+    target("echo 64 B, 1 outstanding: moat p99 / Go p99", ratio(m_p99, get("go", "echo", "p99_us")), 1, "<")
+    target("echo 64 B, " pipeline " pipelined: moat p99 / Go p99", ratio(get("moat", "echo_pipelined", "p99_us"), get("go", "echo_pipelined", "p99_us")), 1, "<")
+    m_bw = get("moat", "bulk_window", "server_us_per_mb")
+    target("bulk 16 KiB, " window_kib " KiB window: moat / Go server CPU per MB", ratio(m_bw, get("go", "bulk_window", "server_us_per_mb")), 1.0, "≤")
     m_hs = get("moat", "hs_full", "server_us_per_op")
     target("full handshake: moat / Go server CPU", ratio(m_hs, get("go", "hs_full", "server_us_per_op")), 0.75, "≤")
-    target("full handshake: moat / nginx server CPU", ratio(m_hs, get("nginx", "hs_full", "server_us_per_op")), 0.65, "≤")
     m_rs = get("moat", "hs_resumed", "server_us_per_op")
     target("resumed handshake: moat / Go server CPU", ratio(m_rs, get("go", "hs_resumed", "server_us_per_op")), 0.75, "≤")
-    m_e = get("moat", "echo", "server_us_per_msg")
-    target("echo: moat / Go server CPU per message", ratio(m_e, get("go", "echo", "server_us_per_msg")), 0.5, "≤")
-    m_p99 = get("moat", "echo", "p99_us")
-    target("echo: moat p99 / Go p99", ratio(m_p99, get("go", "echo", "p99_us")), 1, "<")
-    target("echo: moat p99 / Erlang p99", ratio(m_p99, get("erlang", "echo", "p99_us")), 1, "<")
-    m_b = get("moat", "bulk", "server_us_per_mb")
-    target("bulk: moat / Go server CPU per MB", ratio(m_b, get("go", "bulk", "server_us_per_mb")), 0.5, "≤")
-    target("bulk: moat server CPU per MB / AES-GCM enc+dec bound", ratio(m_b, mb_floor), 1.4, "≤")
-    target("idle: moat KiB per established connection", get("moat", "idle", "server_kib_per_conn"), 10, "≤")
+    target("idle: moat KiB per established connection at 10,000", get("moat", "idle_n10000", "server_kib_per_conn"), 12, "≤")
+    target("scaling, echo: moat largest / smallest", flat["moat", "echo"], 1.2, "≤")
+    target("scaling, full handshake: moat largest / smallest", flat["moat", "hs_full"], 1.2, "≤")
+    target("scaling, idle memory: moat largest / smallest", flat["moat", "idle"], 1.2, "≤")
     print ""
     print "| informative | value |"
     print "| --- | ---: |"
+    m_b = get("moat", "bulk", "server_us_per_mb")
+    printf "| bulk, 1 frame in flight: moat / Go server CPU per MB | %s |\n", fmt(ratio(m_b, get("go", "bulk", "server_us_per_mb")), 2)
+    printf "| bulk, %s KiB window: moat server CPU per MB / AES-GCM enc+dec bound | %s |\n", window_kib, fmt(ratio(m_bw, mb_floor), 2)
+    printf "| scaling: Go largest / smallest, echo / full handshake / idle | %s / %s / %s |\n", fmt(flat["go", "echo"], 2), fmt(flat["go", "hs_full"], 2), fmt(flat["go", "idle"], 2)
+    printf "| full handshake: moat / nginx server CPU | %s |\n", fmt(ratio(m_hs, get("nginx", "hs_full", "server_us_per_op")), 2)
     printf "| full handshake: moat / Erlang server CPU | %s |\n", fmt(ratio(m_hs, get("erlang", "hs_full", "server_us_per_op")), 2)
     printf "| full handshake: moat / public-key floor, OpenSSL (%.0f µs) | %s |\n", hs_floor, fmt(ratio(m_hs, hs_floor), 2)
     if (g_hs != "") printf "| full handshake: moat / public-key floor, GnuTLS+nettle (%.0f µs) | %s |\n", g_hs, fmt(ratio(m_hs, g_hs), 2)
     if (g_hs != "") printf "| resumed handshake: moat / 2 × X25519 in nettle (%.0f µs) | %s |\n", g["x25519_keygen_us"] + g["x25519_shared_us"], fmt(ratio(m_rs, g["x25519_keygen_us"] + g["x25519_shared_us"]), 2)
     printf "| resumed handshake: moat / Erlang server CPU | %s |\n", fmt(ratio(m_rs, get("erlang", "hs_resumed", "server_us_per_op")), 2)
     printf "| resumed handshake: moat / nginx server CPU | %s |\n", fmt(ratio(m_rs, get("nginx", "hs_resumed", "server_us_per_op")), 2)
-    printf "| echo: moat / Erlang server CPU per message | %s |\n", fmt(ratio(m_e, get("erlang", "echo", "server_us_per_msg")), 2)
-    printf "| bulk: moat / Erlang server CPU per MB | %s |\n", fmt(ratio(m_b, get("erlang", "bulk", "server_us_per_mb")), 2)
+    printf "| echo, 1 outstanding / pipelined: moat / Erlang server CPU per message | %s / %s |\n", fmt(ratio(m_e, get("erlang", "echo", "server_us_per_msg")), 2), fmt(ratio(m_ep, get("erlang", "echo_pipelined", "server_us_per_msg")), 2)
+    printf "| bulk, 1 frame / window: moat / Erlang server CPU per MB | %s / %s |\n", fmt(ratio(m_b, get("erlang", "bulk", "server_us_per_mb")), 2), fmt(ratio(m_bw, get("erlang", "bulk_window", "server_us_per_mb")), 2)
     # What moat and Go spend above the plain-TCP floor (the kernel and a Go runtime).
     t_hs = get("tcp", "hs_full", "server_us_per_op"); t_e = get("tcp", "echo", "server_us_per_msg")
-    t_b = get("tcp", "bulk", "server_us_per_mb")
+    t_ep = get("tcp", "echo_pipelined", "server_us_per_msg")
+    t_b = get("tcp", "bulk", "server_us_per_mb"); t_bw = get("tcp", "bulk_window", "server_us_per_mb")
     printf "| full handshake: above the TCP floor (%s µs), moat / Go | %s |\n", fmt(t_hs, 0), above(m_hs, get("go", "hs_full", "server_us_per_op"), t_hs, 0, "µs")
-    printf "| echo: above the TCP floor (%s µs), moat / Go | %s |\n", fmt(t_e, 2), above(m_e, get("go", "echo", "server_us_per_msg"), t_e, 2, "µs")
-    printf "| bulk: above the TCP floor (%s µs/MB), moat / Go | %s |\n", fmt(t_b, 0), above(m_b, get("go", "bulk", "server_us_per_mb"), t_b, 0, "µs/MB")
-    printf "| bulk: TCP floor + AES-GCM bound / AES-GCM bound | %s |\n", fmt(t_b == "" ? "" : (t_b + mb_floor) / mb_floor, 2)
-    printf "| bulk: moat / (TCP floor + AES-GCM bound) | %s |\n", fmt(t_b == "" ? "" : ratio(m_b, t_b + mb_floor), 2)
-    m_i = get("moat", "idle", "server_kib_per_conn")
-    printf "| idle: moat / Go memory per connection | %s |\n", fmt(ratio(m_i, get("go", "idle", "server_kib_per_conn")), 2)
-    printf "| idle: moat / Erlang memory per connection | %s |\n", fmt(ratio(m_i, get("erlang", "idle", "server_kib_per_conn")), 2)
+    printf "| echo, 1 outstanding: above the TCP floor (%s µs), moat / Go | %s |\n", fmt(t_e, 2), above(m_e, get("go", "echo", "server_us_per_msg"), t_e, 2, "µs")
+    printf "| echo, pipelined: above the TCP floor (%s µs), moat / Go | %s |\n", fmt(t_ep, 2), above(m_ep, get("go", "echo_pipelined", "server_us_per_msg"), t_ep, 2, "µs")
+    printf "| bulk, 1 frame: above the TCP floor (%s µs/MB), moat / Go | %s |\n", fmt(t_b, 0), above(m_b, get("go", "bulk", "server_us_per_mb"), t_b, 0, "µs/MB")
+    printf "| bulk, window: above the TCP floor (%s µs/MB), moat / Go | %s |\n", fmt(t_bw, 0), above(m_bw, get("go", "bulk_window", "server_us_per_mb"), t_bw, 0, "µs/MB")
+    printf "| bulk, window: moat / (TCP floor + AES-GCM bound) | %s |\n", fmt(t_bw == "" ? "" : ratio(m_bw, t_bw + mb_floor), 2)
+    m_i = get("moat", "idle_n" idle_n, "server_kib_per_conn")
+    printf "| idle, %s connections: moat / Go memory per connection | %s |\n", idle_n, fmt(ratio(m_i, get("go", "idle_n" idle_n, "server_kib_per_conn")), 2)
+    printf "| idle, %s connections: moat / Erlang memory per connection | %s |\n", idle_n, fmt(ratio(m_i, get("erlang", "idle_n" idle_n, "server_kib_per_conn")), 2)
   }' "$dir/results.txt"
 }
 
@@ -231,11 +307,34 @@ esac
 
 # ---- Certificate, limits, the machine --------------------------------------------------------
 "$loadgen" cert --out-cert "$work/cert.pem" --out-key "$work/key.pem"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if (($(ulimit -n) < idle_n + 1000)); then
-  log "open-file limit $(ulimit -n) is too low for $idle_n idle connections; using $(($(ulimit -n) - 1000))"
-  idle_n=$(($(ulimit -n) - 1000))
+# Descriptors: the server and the generator each need one per connection. Raise the hard
+# limit as far as the largest scale needs (root with CAP_SYS_RESOURCE; fs.nr_open caps it);
+# where that is refused, the scales above what the limit allows are lowered to it, and the
+# table says so.
+largest=$idle_n
+for n in $echo_scales $idle_scales; do ((n > largest)) && largest=$n; done
+want_fds=$((largest + 1000))
+if (($(ulimit -Hn) < want_fds)); then
+  ulimit -Hn "$want_fds" 2>/dev/null ||
+    log "cannot raise the descriptor hard limit from $(ulimit -Hn) to $want_fds (not root, or no CAP_SYS_RESOURCE)"
 fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+cap_scale() {  # VAR: lowers the connection counts of the list in VAR to what the limit allows
+  local -n list=$1
+  local max=$(($(ulimit -n) - 1000)) capped=() n
+  for n in $list; do
+    if ((n > max)); then
+      limit_note+="${limit_note:+ }$n connections asked, $max measured (descriptor limit $(ulimit -n): the hard limit could not be raised)."
+      n=$max
+    fi
+    capped+=("$n")
+  done
+  list="${capped[*]}"
+}
+cap_scale echo_scales
+cap_scale idle_scales
+cap_scale idle_n
+[[ -z $limit_note ]] || log "$limit_note"
 
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 ncpu=$(nproc)
@@ -316,7 +415,7 @@ start_server() {  # name
     moat)
       taskset -c "$scpu" "$moat_bin" serve --listen "127.0.0.1:$port" --packet 4 \
         --cert "$work/cert.pem" --key "$work/key.pem" --workers 1 --log-format text \
-        >>"$out" 2>&1 &
+        --max-connections 1000000 >>"$out" 2>&1 &
       ;;
     go)
       GOMAXPROCS=1 taskset -c "$scpu" "$work/go_echo" -listen "127.0.0.1:$port" \
@@ -405,7 +504,8 @@ run_case() {  # round server case loadgen-args...
 
 has() { case " $servers " in *" $1 "*) return 0 ;; esac; return 1; }
 
-log "work directory: $work; $secs s windows, $rounds round(s), $idle_n idle connections"
+log "work directory: $work; $secs s windows, $rounds round(s); echo at $echo_scales connections," \
+  "full handshakes at $hs_scales concurrent, idle at $idle_scales connections (Erlang $idle_n)"
 if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
   log "the load average is $(cut -d' ' -f1 /proc/loadavg): other work on this machine will add noise" \
     "(see the 'waiting for a CPU' rows)"
@@ -433,16 +533,45 @@ for round in $(seq "$rounds"); do
       --concurrency "$hs_conc" "${timing[@]}"
   done
   for s in $(in_order "$round" moat go erlang tcp); do
-    run_case "$round" "$s" echo echo "$(transport_of "$s")" --connections 100 --size 64 \
-      "${timing[@]}"
+    run_case "$round" "$s" echo echo "$(transport_of "$s")" --connections "$echo_base" \
+      --size 64 "${timing[@]}"
+  done
+  for s in $(in_order "$round" moat go erlang tcp); do
+    run_case "$round" "$s" echo_pipelined echo "$(transport_of "$s")" --connections "$echo_base" \
+      --size 64 --pipeline "$pipeline" "${timing[@]}"
   done
   for s in $(in_order "$round" moat go erlang tcp); do
     run_case "$round" "$s" bulk bulk "$(transport_of "$s")" --connections "$bulk_conns" \
-      --size 16384 "${timing[@]}"
+      --size 16384 --window 16384 "${timing[@]}"
+  done
+  for s in $(in_order "$round" moat go erlang tcp); do
+    run_case "$round" "$s" bulk_window bulk "$(transport_of "$s")" --connections "$bulk_conns" \
+      --size 16384 --window "$bulk_window" "${timing[@]}"
+  done
+  # Scaling: moat and Go at the other scales (the main scenarios are the base scale).
+  for n in $echo_scales; do
+    ((n == echo_base)) && continue
+    for s in $(in_order "$round" moat go); do
+      run_case "$round" "$s" "echo_n$n" echo --max-errors=1000 --connections "$n" --size 64 \
+        "${timing[@]}"
+    done
+  done
+  for n in $hs_scales; do
+    ((n == hs_conc)) && continue
+    for s in $(in_order "$round" moat go); do
+      run_case "$round" "$s" "hs_full_n$n" handshake --resume=no --proto packet4 \
+        --max-errors=1000 --concurrency "$n" "${timing[@]}"
+    done
   done
 done
-for s in $(in_order 1 moat go erlang); do
-  run_case 1 "$s" idle idle --connections "$idle_n" --hold 0
+# Idle memory: moat and Go at every scale, Erlang at the main table's.
+# shellcheck disable=SC2086  # a list of words
+idle_all=$(printf '%s\n' $idle_scales "$idle_n" | sort -n -u)
+for n in $idle_all; do
+  for s in $(in_order 1 moat go erlang); do
+    [[ $s == erlang && $n != "$idle_n" ]] && continue
+    run_case 1 "$s" "idle_n$n" idle --connections "$n" --hold 0
+  done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
