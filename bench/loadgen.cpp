@@ -364,6 +364,7 @@ class engine {
   /// TCP connect, then the TLS handshake (resuming with c.ticket if it is set).
   void connect(connection& c) {
     c.in_len = 0;
+    c.out.clear();  // nothing of a previous connection in this slot is sent again
     c.out_off = 0;
     c.out_blocked = false;
     c.peer_closed = false;
