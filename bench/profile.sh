@@ -5,6 +5,7 @@
 #   echo            64 B {packet,4} echo, 100 connections, 1 message outstanding each
 #   echo_pipelined  the same with 8 messages in flight per connection
 #   bulk_window     16 KiB frames, 4 connections, a 1 MiB window in flight per connection
+#   echo_c10000     (not by default) the echo at 10,000 connections, for the scaling row
 #
 # it measures, over exactly the load generator's measured window (its --window-start-cmd and
 # --window-end-cmd hooks enable and disable perf and read the counters):
@@ -23,6 +24,7 @@
 #
 #   bench/profile.sh                     # 5 s windows, moat and Go
 #   bench/profile.sh --seconds 3 --servers moat
+#   bench/profile.sh --scenarios "echo echo_c10000"
 #
 # Environment: BENCH_BUILD_DIR (build/bench), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1),
 # BENCH_WORK_DIR (a new /tmp/moat-profile.XXXXXX), BENCH_SKIP_BUILD=1 (use what is built),
@@ -32,12 +34,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=5
 servers="moat go"
+scenario_list="echo echo_pipelined bulk_window"
 while (($#)); do
   a=$1
   shift
   case $a in
     --seconds) secs=${1:?--seconds needs a value}; shift ;;
     --servers) servers=${1:?--servers needs a list}; shift ;;
+    --scenarios) scenario_list=${1:?--scenarios needs a list}; shift ;;
     -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "profile.sh: unknown argument '$a' (try --help)" >&2; exit 64 ;;
   esac
@@ -133,7 +137,7 @@ cleanup() {
 trap cleanup EXIT
 
 # scenario name, its label, the generator's arguments, and the unit of one operation.
-scenarios=(echo echo_pipelined bulk_window)
+read -r -a scenarios <<<"$scenario_list"
 declare -A label args unit
 label[echo]="echo 64 B × 100, 1 outstanding"
 args[echo]="echo --connections 100 --size 64"
@@ -144,6 +148,12 @@ unit[echo_pipelined]=msg
 label[bulk_window]="bulk 16 KiB × 4, 1 MiB window"
 args[bulk_window]="bulk --connections 4 --size 16384 --window 1048576"
 unit[bulk_window]=MB
+label[echo_c10000]="echo 64 B × 10,000, 1 outstanding"
+args[echo_c10000]="echo --connections 10000 --size 64"
+unit[echo_c10000]=msg
+for sc in "${scenarios[@]}"; do
+  [[ -n ${args[$sc]:-} ]] || { log "unknown scenario '$sc'"; exit 64; }
+done
 
 # One profiled run: WORK/SERVER-SCENARIO/{result.txt,stat.csv,malloc.start,malloc.end,perf.data}.
 profile_one() {  # server scenario
