@@ -201,7 +201,7 @@ double own_cpu_seconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
-// The measured window: wall time, the server's CPU time and the generator's own.
+// --window-start-cmd / --window-end-cmd: a shell command, run to completion.
 void run_hook(const std::string& cmd) {
   if (cmd.empty()) return;
   std::fflush(nullptr);
@@ -209,6 +209,7 @@ void run_hook(const std::string& cmd) {
   if (rc != 0) std::fprintf(stderr, "moat_loadgen: '%s' exited with %d\n", cmd.c_str(), rc);
 }
 
+// The measured window: wall time, the server's CPU time and the generator's own.
 struct meter {
   pid_t server = 0;
   std::string start_cmd, end_cmd;  // run just before the window starts / after it ends
