@@ -228,16 +228,11 @@ awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
 
 awaitable<result<std::span<const std::uint8_t>>> socket::recv_view(
     std::size_t length, std::chrono::milliseconds timeout) {
-  auto st = st_;
-  if (!st || !st->handshake_done) co_return make_error_code(errc::not_connected);
-  if (st->opts.active.mode != framing::delivery::passive || st->active_running) {
-    co_return make_error_code(errc::wrong_mode);
-  }
-  if (st->reading) co_return make_error_code(errc::operation_in_progress);
-  st->reading = true;
-  auto r = co_await st->read_message(length, timeout);
-  st->reading = false;
-  co_return r;
+  if (!st_)
+    return []() -> awaitable<result<std::span<const std::uint8_t>>> {
+      co_return make_error_code(errc::not_connected);
+    }();
+  return state::read_message(st_, length, timeout, true);  // no frame of its own
 }
 
 awaitable<result<std::vector<std::uint8_t>>> socket::recv(std::size_t length,
@@ -340,7 +335,7 @@ const socket_options& socket::getopts() const noexcept {
 
 std::error_code socket::setopts(const socket_options& o) {
   if (!st_) return make_error_code(errc::not_connected);
-  if (o.active.mode != framing::delivery::passive && !st_->handler.on_data) {
+  if (o.active.mode != framing::delivery::passive && (!st_->handler || !st_->handler->on_data)) {
     return make_error_code(errc::wrong_mode);
   }
   auto& st = *st_;
@@ -366,7 +361,7 @@ std::error_code socket::setopts(const socket_options& o) {
 }
 
 void socket::set_handler(active_handler h) {
-  if (st_) st_->handler = std::move(h);
+  if (st_) st_->handler = std::make_unique<active_handler>(std::move(h));
 }
 bool socket::is_open() const noexcept {
   return st_ && !st_->closed && st_->tcp().is_open();

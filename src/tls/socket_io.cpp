@@ -105,34 +105,6 @@ void socket::state::on_timer(boost::system::error_code ec, clock::time_point fir
 
 // ---- Reading ------------------------------------------------------------------------------------
 
-awaitable<std::tuple<boost::system::error_code, std::size_t>> socket::state::wait_read() {
-  const auto cs = co_await asio::this_coro::cancellation_state;
-  forward_cancellation forward(cs.slot(),
-                               [this] { read_cancel.emit(asio::cancellation_type::terminal); });
-  read_waiting = true;
-  read_timed_out = false;
-  arm(read_deadline);
-  auto r = co_await tcp().async_read_some(
-      asio::buffer(wait_buf), asio::bind_cancellation_slot(read_cancel.slot(), tuple_awaitable));
-  read_waiting = false;
-  co_return r;
-}
-
-std::span<std::uint8_t> socket::state::plain_prepare(bool raw_mode, std::size_t n) {
-  if (!raw_mode) return dec.prepare(n);
-  const std::size_t old = raw.size();
-  raw.resize(old + n);
-  return {raw.data() + old, n};
-}
-
-void socket::state::plain_commit(bool raw_mode, std::size_t prepared, std::size_t n) {
-  if (!raw_mode) {
-    dec.commit(n);
-  } else {
-    raw.resize(raw.size() - prepared + n);
-  }
-}
-
 std::error_code socket::state::end_of_stream() {
   if (auto* t = tls()) {
     // The engine says how it ended: after close_notify, or truncated.
@@ -143,18 +115,6 @@ std::error_code socket::state::end_of_stream() {
     ended = make_error_code(errc::closed);
   }
   return ended;
-}
-
-awaitable<std::error_code> socket::state::answer_peer() {
-  // Decrypting may have produced records to send (a KeyUpdate, an alert -- also the one that
-  // says why the connection failed): the reader sends them unless a sender is busy, whose
-  // flush takes them along.
-  auto* t = tls();
-  if (t == nullptr || t->engine().output().empty() || sending) co_return std::error_code{};
-  sending = true;
-  const auto ec = co_await flush();
-  pass_send_turn();
-  co_return ec;
 }
 
 // Decrypts every complete record the engine holds into the framing: straight into the
@@ -204,92 +164,143 @@ std::error_code socket::state::take_in(std::span<const std::uint8_t> bytes, bool
   return {};
 }
 
-awaitable<std::error_code> socket::state::fill(bool raw_mode) {
-  if (ended) co_return ended;
-  if (closed) co_return make_error_code(errc::not_connected);
+socket::state::fill_status socket::state::fill_now(bool raw_mode, std::error_code& ec) {
+  if (ended) {
+    ec = ended;
+    return fill_status::failed;
+  }
   auto* t = tls();
   // Records already here (a ticket or KeyUpdate may precede the data).
   if (t != nullptr && t->engine().has_pending_input()) {
     const std::size_t before = raw_mode ? raw.size() : dec.buffered();
-    const auto ec = decrypt_buffered(raw_mode);
-    if (const auto fec = co_await answer_peer(); fec || ec) co_return ec ? ec : fec;
-    if ((raw_mode ? raw.size() : dec.buffered()) != before) co_return std::error_code{};
+    if ((ec = decrypt_buffered(raw_mode))) return fill_status::failed;
+    if ((raw_mode ? raw.size() : dec.buffered()) != before) return fill_status::progressed;
   }
-  if (maybe_more) {
-    // The last read filled its buffer: read on at once, as much as the scratch holds.
-    auto& b = buffers();
-    boost::system::error_code ec;
-    const std::size_t n = tcp().read_some(asio::buffer(b.read.get(), b.read_size), ec);
-    if (!ec) {
-      maybe_more = n == thread_buffers::read_size;
-      const auto taken = take_in({b.read.get(), n}, raw_mode);
-      const auto fec = co_await answer_peer();
-      co_return taken ? taken : fec;
-    }
-    maybe_more = false;
-    if (ec == asio::error::eof) co_return end_of_stream();
-    if (!would_block(ec)) co_return to_std(ec);
+  if (!maybe_more) return fill_status::wait;
+  // The last read filled its buffer: read on at once, as much as the scratch holds.
+  auto& b = buffers();
+  boost::system::error_code rec;
+  const std::size_t n = tcp().read_some(asio::buffer(b.read.get(), b.read_size), rec);
+  if (!rec) {
+    maybe_more = n == thread_buffers::read_size;
+    ec = take_in({b.read.get(), n}, raw_mode);
+    return ec ? fill_status::failed : fill_status::progressed;
   }
-  // Nothing more in the kernel: wait, holding no buffer but the small one the read needs.
-  if (!raw_mode && dec.buffered() == 0) dec.shrink_to_fit();
-  if (raw_mode && raw.empty()) std::vector<std::uint8_t>().swap(raw);
-  if (t != nullptr) t->engine().shrink();
-  run_budget = 0;
-  auto [ec, n] = co_await wait_read();
-  if (ec) {
-    if (read_timed_out) co_return make_error_code(errc::recv_timeout);
-    if (ec == asio::error::eof) co_return end_of_stream();
-    co_return to_std(ec);  // operation_aborted: the caller cancelled
-  }
-  maybe_more = n == wait_buf.size();
-  const auto taken = take_in({wait_buf.data(), n}, raw_mode);
-  const auto fec = co_await answer_peer();
-  co_return taken ? taken : fec;
+  maybe_more = false;
+  if (would_block(rec)) return fill_status::wait;
+  ec = rec == asio::error::eof ? end_of_stream() : to_std(rec);
+  return fill_status::failed;
 }
 
 awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
-    std::size_t length, std::chrono::milliseconds timeout) {
-  if (pending) {
-    raw_last = std::move(*pending);
-    pending.reset();
-    co_return std::span<const std::uint8_t>(raw_last);
+    std::shared_ptr<state> self, std::size_t length, std::chrono::milliseconds timeout,
+    bool passive) {
+  // One coroutine frame for the whole read (an idle connection waits in it): the steps that
+  // do not wait are plain functions.
+  state& s = *self;
+  if (passive) {
+    if (!s.handshake_done) co_return make_error_code(errc::not_connected);
+    if (s.opts.active.mode != framing::delivery::passive || s.active_running) {
+      co_return make_error_code(errc::wrong_mode);
+    }
+    if (s.reading) co_return make_error_code(errc::operation_in_progress);
   }
-  if (closed) co_return make_error_code(errc::not_connected);
-  const bool raw_mode = opts.packet == framing::packet_mode::raw;
-  read_deadline = timeout < std::chrono::milliseconds::zero() ? never : clock::now() + timeout;
+  if (s.pending) {
+    s.raw_last = std::move(*s.pending);
+    s.pending.reset();
+    co_return std::span<const std::uint8_t>(s.raw_last);
+  }
+  if (s.closed) co_return make_error_code(errc::not_connected);
+  struct reading_flag {
+    bool& f;
+    explicit reading_flag(bool& flag) : f(flag) { f = true; }
+    ~reading_flag() { f = false; }
+    reading_flag(const reading_flag&) = delete;
+    reading_flag& operator=(const reading_flag&) = delete;
+  } flag(s.reading);
+  const bool raw_mode = s.opts.packet == framing::packet_mode::raw;
+  s.read_deadline = timeout < std::chrono::milliseconds::zero() ? never : clock::now() + timeout;
   for (;;) {
-    if (++run_budget > kRunBudget) {
-      run_budget = 0;
-      co_await asio::post(tcp().get_executor(), use_awaitable);
+    if (++s.run_budget > kRunBudget) {
+      s.run_budget = 0;
+      co_await asio::post(s.tcp().get_executor(), use_awaitable);
     }
     if (raw_mode) {
-      if (!raw.empty() && (length == 0 || raw.size() >= length)) {
-        const std::size_t k = length == 0 ? raw.size() : length;
-        raw_last.assign(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
-        raw.erase(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
-        co_return std::span<const std::uint8_t>(raw_last);
+      if (!s.raw.empty() && (length == 0 || s.raw.size() >= length)) {
+        const std::size_t k = length == 0 ? s.raw.size() : length;
+        s.raw_last.assign(s.raw.begin(), s.raw.begin() + static_cast<std::ptrdiff_t>(k));
+        s.raw.erase(s.raw.begin(), s.raw.begin() + static_cast<std::ptrdiff_t>(k));
+        co_return std::span<const std::uint8_t>(s.raw_last);
       }
-    } else {
-      std::error_code ec;
-      if (auto f = dec.next(ec)) co_return *f;
-      if (ec) {
-        // A malformed or oversized frame: the stream can't be resynchronised. Close it; the
-        // error says why (the listener logs it as the connection's end, rate-limited).
-        close_transport();
-        co_return ec;
-      }
-    }
-    const auto ec = co_await fill(raw_mode);
-    if (!ec) continue;
-    // What arrived before the end (or the error) is delivered first.
-    if (raw_mode) {
-      if (!raw.empty() && (length == 0 || raw.size() >= length)) continue;
     } else {
       std::error_code fec;
-      if (auto f = dec.next(fec)) co_return *f;
+      if (auto f = s.dec.next(fec)) co_return *f;
+      if (fec) {
+        // A malformed or oversized frame: the stream can't be resynchronised. Close it; the
+        // error says why (the listener logs it as the connection's end, rate-limited).
+        s.close_transport();
+        co_return fec;
+      }
+    }
+    std::error_code ec;
+    if (s.closed) {
+      ec = make_error_code(errc::not_connected);
+    } else {
+      auto status = s.fill_now(raw_mode, ec);
+      if (status == fill_status::wait) {
+        // Nothing more in the kernel: wait, holding no buffer but the small one the read
+        // needs. The caller's cancellation (e.g. `recv() || timer`) and the read deadline
+        // cancel the read; neither harms the connection.
+        if (!raw_mode && s.dec.buffered() == 0) s.dec.shrink_to_fit();
+        if (raw_mode && s.raw.empty()) std::vector<std::uint8_t>().swap(s.raw);
+        if (auto* t = s.tls()) t->engine().shrink();
+        s.run_budget = 0;
+        s.read_waiting = true;
+        s.read_timed_out = false;
+        s.arm(s.read_deadline);
+        const auto cs = co_await asio::this_coro::cancellation_state;
+        std::optional<forward_cancellation> forward;
+        if (cs.slot().is_connected()) {
+          forward.emplace(cs.slot(),
+                          [&s] { s.read_cancel.emit(asio::cancellation_type::terminal); });
+        }
+        auto [rec, n] = co_await s.tcp().async_read_some(
+            asio::buffer(s.wait_buf),
+            asio::bind_cancellation_slot(s.read_cancel.slot(), tuple_awaitable));
+        forward.reset();
+        s.read_waiting = false;
+        if (!rec) {
+          s.maybe_more = n == s.wait_buf.size();
+          ec = s.take_in({s.wait_buf.data(), n}, raw_mode);
+          status = ec ? fill_status::failed : fill_status::progressed;
+        } else if (s.read_timed_out) {
+          ec = make_error_code(errc::recv_timeout);
+        } else if (rec == asio::error::eof) {
+          ec = s.end_of_stream();
+        } else {
+          ec = to_std(rec);  // operation_aborted: the caller cancelled
+        }
+      }
+      // Decrypting may have produced records to send (a KeyUpdate, an alert -- also the one
+      // that says why the connection failed): the reader sends them unless a sender is busy,
+      // whose flush takes them along.
+      if (auto* t = s.tls(); t != nullptr && !t->engine().output().empty() && !s.sending) {
+        s.sending = true;
+        const auto sec = co_await s.flush();
+        s.pass_send_turn();
+        if (sec && !ec) ec = sec;
+      }
+      if (!ec) continue;
+    }
+    // What arrived before the end (or the error) is delivered first.
+    if (raw_mode) {
+      if (!s.raw.empty() && (length == 0 || s.raw.size() >= length)) continue;
+    } else {
+      std::error_code fec;
+      if (auto f = s.dec.next(fec)) co_return *f;
     }
     // A timeout or the caller's cancellation leaves the connection as it was.
-    if (ec != errc::recv_timeout && ec != std::errc::operation_canceled) closed = true;
+    if (ec != errc::recv_timeout && ec != std::errc::operation_canceled) s.closed = true;
     co_return ec;
   }
 }
@@ -447,14 +458,14 @@ awaitable<void> socket::state::active_loop(std::shared_ptr<state> self) {
 }
 
 awaitable<void> socket::state::deliver() {
-  while (!owner_gone && opts.active.mode != framing::delivery::passive) {
-    auto r = co_await read_message(0, infinity);
+  while (!owner_gone && handler && opts.active.mode != framing::delivery::passive) {
+    auto r = co_await read_message(shared_from_this(), 0, infinity, false);
     if (owner_gone) break;
     if (!r) {
       if (r.error() == std::error_code(errc::closed)) {
-        if (handler.on_closed) handler.on_closed();
-      } else if (handler.on_error) {
-        handler.on_error(r.error());
+        if (handler->on_closed) handler->on_closed();
+      } else if (handler->on_error) {
+        handler->on_error(r.error());
       }
       break;
     }
@@ -462,12 +473,12 @@ awaitable<void> socket::state::deliver() {
       pending.emplace(r->begin(), r->end());  // turned passive while we were reading
       break;
     }
-    if (handler.on_data) handler.on_data(*r);
+    if (handler->on_data) handler->on_data(*r);
     if (opts.active.mode == framing::delivery::once) {
       opts.active.mode = framing::delivery::passive;
     } else if (opts.active.mode == framing::delivery::count && --opts.active.count == 0) {
       opts.active.mode = framing::delivery::passive;
-      if (handler.on_passive) handler.on_passive();
+      if (handler->on_passive) handler->on_passive();
     }
   }
 }

@@ -50,9 +50,9 @@ struct socket::state : std::enable_shared_from_this<state> {
   std::vector<std::uint8_t> raw;       // raw mode: bytes received and not yet returned
   std::vector<std::uint8_t> raw_last;  // raw mode: what the last recv_view returned
   std::optional<std::vector<std::uint8_t>> pending;  // a frame read after active turned off
-  active_handler handler;
-  detail::waiter_queue send_waiters;         // senders queued behind the one sending
-  std::vector<std::uint8_t> inflight;        // output the kernel has not taken yet
+  std::unique_ptr<active_handler> handler;           // active delivery only (four std::functions)
+  detail::waiter_queue send_waiters;                 // senders queued behind the one sending
+  std::vector<std::uint8_t> inflight;                // output the kernel has not taken yet
   std::array<std::uint8_t, 128> wait_buf{};  // the target of the read a waiting reader holds
 
   // Deadlines (see on_timer).
@@ -105,9 +105,10 @@ struct socket::state : std::enable_shared_from_this<state> {
 
   // ---- The data path (socket_io.cpp) ----
   // The next message in the current framing, as a view valid until the next read; raw mode
-  // with `length` > 0: exactly that many bytes.
-  asio::awaitable<result<std::span<const std::uint8_t>>> read_message(
-      std::size_t length, std::chrono::milliseconds timeout);
+  // with `length` > 0: exactly that many bytes. `passive`: a recv call (checks the mode).
+  static asio::awaitable<result<std::span<const std::uint8_t>>> read_message(
+      std::shared_ptr<state> self, std::size_t length, std::chrono::milliseconds timeout,
+      bool passive);
   // One frame out: header and payload encrypted together, written with one system call.
   asio::awaitable<std::error_code> send_message(std::span<const std::uint8_t> data);
   // Writes out what the engine has produced (the caller holds the send turn).
@@ -124,9 +125,10 @@ struct socket::state : std::enable_shared_from_this<state> {
   void start_active();
 
  private:
-  // Reads more bytes (decrypted, for TLS) into the decoder or `raw`; waits for them when none
-  // are there. Errors: the peer's close (errc::closed), recv_timeout, or the transport's.
-  asio::awaitable<std::error_code> fill(bool raw_mode);
+  // Without waiting: decrypts what the engine holds, or reads what the kernel has (when the
+  // last read filled its buffer), into the decoder or `raw`.
+  enum class fill_status { progressed, wait, failed };
+  fill_status fill_now(bool raw_mode, std::error_code& ec);
   // Feeds bytes just read to the framing, through the engine for TLS.
   std::error_code take_in(std::span<const std::uint8_t> bytes, bool raw_mode);
   std::error_code decrypt_buffered(bool raw_mode);
@@ -134,15 +136,11 @@ struct socket::state : std::enable_shared_from_this<state> {
   void plain_commit(bool raw_mode, std::size_t prepared, std::size_t n);
   // The transport ended: the error every later read returns (closed after close_notify).
   std::error_code end_of_stream();
-  asio::awaitable<std::error_code> answer_peer();
   // Encrypts one frame into the engine's output.
   std::error_code encrypt(std::span<const std::uint8_t> header, std::span<const std::uint8_t> data);
   // The shared timer (see the file comment).
   void arm(clock::time_point deadline);
   void on_timer(boost::system::error_code ec, clock::time_point fired_for);
-  // The one read a waiting reader holds (into wait_buf); the caller's cancellation (e.g.
-  // `recv() || timer`) and the read deadline cancel it.
-  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> wait_read();
   // Writes `inflight` out; the write deadline or the caller's cancellation close the
   // connection (a record may be half-written).
   asio::awaitable<boost::system::error_code> write_inflight();
