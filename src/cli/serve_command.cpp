@@ -254,9 +254,9 @@ tls::options tls_options(const serve_config& c, const local_certificate* ss) {
 server::coroutine_handler echo_handler() {
   return [](server::connection& c) -> asio::awaitable<void> {
     for (;;) {
-      auto m = co_await c.recv();
+      auto m = co_await c.recv_view();
       if (!m) co_return;
-      if (co_await c.send(std::span<const std::uint8_t>(*m))) co_return;
+      if (co_await c.send(*m)) co_return;
     }
   };
 }

@@ -182,6 +182,11 @@ std::size_t decoder::buffered() const noexcept {
   return end_ - begin_ - consume_;
 }
 
+std::span<const std::uint8_t> decoder::buffered_bytes() const noexcept {
+  if (buffered() == 0) return {};
+  return {buf_.get() + begin_ + consume_, buffered()};
+}
+
 std::size_t decoder::wanted() const noexcept {
   if (error_ || header_ == 0) return 1;
   const std::size_t start = begin_ + consume_;

@@ -101,7 +101,7 @@ awaitable<void> run_events(const event_handler_factory& f, connection& c) {
   if (!eh) throw std::runtime_error("the event handler factory returned no handler");
   co_await eh->on_open(c);
   for (;;) {
-    auto m = co_await c.recv();
+    auto m = co_await c.recv_view();
     if (!m) {
       const auto& ec = m.error();
       if (ec == tls::errc::closed || ec == tls::errc::recv_timeout ||
@@ -191,12 +191,12 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
 
 // ---- connection -------------------------------------------------------------------------
 
-awaitable<tls::result<std::vector<std::uint8_t>>> connection::recv(
+awaitable<tls::result<std::span<const std::uint8_t>>> connection::recv_view(
     std::chrono::milliseconds timeout) {
   auto& st = *st_;
   auto* o = st.owner;
   if (timeout < 0ms && o->opts.idle_timeout > 0ms) timeout = o->opts.idle_timeout;
-  auto r = co_await st.sock->recv(0, timeout);
+  auto r = co_await st.sock->recv_view(0, timeout);
   if (r) {
     st.w->counters.bytes_in.add(r->size());
   } else if (o->stopping && r.error() != tls::errc::closed) {
@@ -205,6 +205,13 @@ awaitable<tls::result<std::vector<std::uint8_t>>> connection::recv(
     st.end_reason = r.error();
   }
   co_return r;
+}
+
+awaitable<tls::result<std::vector<std::uint8_t>>> connection::recv(
+    std::chrono::milliseconds timeout) {
+  auto r = co_await recv_view(timeout);
+  if (!r) co_return r.error();
+  co_return std::vector<std::uint8_t>(r->begin(), r->end());
 }
 
 awaitable<std::error_code> connection::send(std::span<const std::uint8_t> data) {

@@ -79,7 +79,7 @@ struct engine::impl {
   std::string session_key;                 // client: session cache key
   std::error_code verify_error;            // why the verify callback failed the handshake
   bool peer_verified = false;
-  std::ofstream keylog_file;
+  std::unique_ptr<std::ofstream> keylog_file;  // only when asked for (an ofstream is ~0.5 KiB)
   selection select = selection::off;
   client_hello_reader hello_reader;  // server with a selector: reads the ClientHello first
 
@@ -140,7 +140,9 @@ struct engine::impl {
           server ? (GNUTLS_ALPN_SERVER_PRECEDENCE | GNUTLS_ALPN_MANDATORY) : 0U));
     }
     if (st.opts.keylog || !st.opts.keylog_file.empty()) {
-      if (!st.opts.keylog_file.empty()) keylog_file.open(st.opts.keylog_file, std::ios::app);
+      if (!st.opts.keylog_file.empty()) {
+        keylog_file = std::make_unique<std::ofstream>(st.opts.keylog_file, std::ios::app);
+      }
       gnutls_session_set_keylog_function(session, &impl::on_keylog);
     }
   }
@@ -162,24 +164,31 @@ struct engine::impl {
     auto* i = static_cast<impl*>(p);
     auto* e = i->owner;
     const std::size_t avail = e->in_.size() - e->in_begin_;
-    if (avail == 0) {
-      if (e->eof_) return 0;
-      gnutls_transport_set_errno(i->session, EAGAIN);
-      return -1;
+    if (avail > 0) {
+      const std::size_t k = std::min(avail, n);
+      std::memcpy(data, e->in_.data() + e->in_begin_, k);
+      e->in_begin_ += k;
+      if (e->in_begin_ == e->in_.size()) {
+        e->in_.clear();
+        e->in_begin_ = 0;
+      }
+      return static_cast<ssize_t>(k);
     }
-    const std::size_t k = std::min(avail, n);
-    std::memcpy(data, e->in_.data() + e->in_begin_, k);
-    e->in_begin_ += k;
-    if (e->in_begin_ == e->in_.size()) {
-      e->in_.clear();
-      e->in_begin_ = 0;
+    if (e->lent_size_ > 0) {
+      const std::size_t k = std::min(e->lent_size_, n);
+      std::memcpy(data, e->lent_, k);
+      e->lent_ += k;
+      e->lent_size_ -= k;
+      return static_cast<ssize_t>(k);
     }
-    return static_cast<ssize_t>(k);
+    if (e->eof_) return 0;
+    gnutls_transport_set_errno(i->session, EAGAIN);
+    return -1;
   }
 
   static int pull_timeout(gnutls_transport_ptr_t p, unsigned int /*ms*/) {
     auto* e = static_cast<impl*>(p)->owner;
-    return (e->in_.size() > e->in_begin_ || e->eof_) ? 1 : 0;
+    return (e->in_.size() > e->in_begin_ || e->lent_size_ > 0 || e->eof_) ? 1 : 0;
   }
 
   static int on_client_hello(gnutls_session_t s) {
@@ -239,7 +248,7 @@ struct engine::impl {
         fmt::format("{} {} {}", label, hex(client_random.data, client_random.size),
                     hex(secret->data, secret->size));
     if (i->state->opts.keylog) i->state->opts.keylog(line);
-    if (i->keylog_file.is_open()) i->keylog_file << line << '\n' << std::flush;
+    if (i->keylog_file && i->keylog_file->is_open()) *i->keylog_file << line << '\n' << std::flush;
     return 0;
   }
 
@@ -592,13 +601,38 @@ std::span<std::uint8_t> engine::prepare_input(std::size_t n) {
 
 void engine::commit_input(std::size_t n) {
   in_.resize(pending_ + n);
+  remember_tail({in_.data() + pending_, n});
+}
+
+void engine::remember_tail(std::span<const std::uint8_t> bytes) noexcept {
   // Keep the last few bytes: a peer that rejects our certificate in TLS 1.3 may send its
   // alert in plaintext, which the library then fails to decrypt (see handshake()).
-  const std::size_t keep = std::min(n, tail_.size());
+  if (handshake_done_) return;
+  const std::size_t keep = std::min(bytes.size(), tail_.size());
   const std::size_t shift = std::min(tail_len_, tail_.size() - keep);
   std::memmove(tail_.data(), tail_.data() + (tail_len_ - shift), shift);
-  std::memcpy(tail_.data() + shift, in_.data() + pending_ + n - keep, keep);
+  std::memcpy(tail_.data() + shift, bytes.data() + bytes.size() - keep, keep);
   tail_len_ = shift + keep;
+}
+
+void engine::lend_input(std::span<const std::uint8_t> bytes) noexcept {
+  lent_ = bytes.data();
+  lent_size_ = bytes.size();
+  remember_tail(bytes);
+}
+
+void engine::keep_input() {
+  if (lent_size_ > 0) in_.insert(in_.end(), lent_, lent_ + lent_size_);
+  lent_ = nullptr;
+  lent_size_ = 0;
+}
+
+void engine::swap_output_storage(std::vector<std::uint8_t>& spare) noexcept {
+  if (out_begin_ != out_.size()) return;  // output pending: it stays where it is
+  out_.clear();
+  out_begin_ = 0;
+  spare.clear();
+  out_.swap(spare);
 }
 
 std::optional<std::uint8_t> engine::plaintext_alert() const noexcept {
@@ -637,7 +671,7 @@ void engine::take_output(std::vector<std::uint8_t>& out) {
 }
 
 bool engine::has_pending_input() const noexcept {
-  return in_.size() > in_begin_ || gnutls_record_check_pending(impl_->session) > 0;
+  return buffered_input() > 0 || gnutls_record_check_pending(impl_->session) > 0;
 }
 
 want engine::finish(int rc, std::error_code& ec) {
@@ -683,10 +717,10 @@ want engine::handshake(std::error_code& ec) {
   // GnuTLS takes one record per call and then says "again", even when the rest of a handshake
   // message split over records is already here (found by fuzz/tls_server_engine): go on while
   // it consumes buffered input, rather than wait for bytes that have arrived.
-  while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && in_.size() > in_begin_) {
-    const std::size_t buffered = in_.size() - in_begin_;
+  while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && buffered_input() > 0) {
+    const std::size_t buffered = buffered_input();
     rc = gnutls_handshake(s);
-    if (in_.size() - in_begin_ >= buffered) break;  // nothing taken: it needs more than this
+    if (buffered_input() >= buffered) break;  // nothing taken: it needs more than this
   }
   if (rc == 0) {
     handshake_done_ = true;
@@ -796,11 +830,12 @@ void engine::fail_certificate(std::exception_ptr why) {
   });
 }
 
-want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) {
+template <class Receive>
+want engine::receive(Receive once, std::size_t& n, std::error_code& ec) {
   n = 0;
   gnutls_session_t s = impl_->session;
   for (;;) {
-    const auto rc = gnutls_record_recv(s, buf.data(), buf.size());
+    const auto rc = once(s);
     if (rc > 0) {
       n = static_cast<std::size_t>(rc);
       return finish(0, ec);
@@ -826,7 +861,7 @@ want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& 
       continue;  // warnings (e.g. user_canceled) do not end the connection
     }
     if ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) &&
-        (in_.size() > in_begin_ || gnutls_record_check_pending(s) > 0)) {
+        (buffered_input() > 0 || gnutls_record_check_pending(s) > 0)) {
       continue;  // a post-handshake message (e.g. a ticket) was consumed; more is buffered
     }
     if (rc == GNUTLS_E_PREMATURE_TERMINATION && !handshake_done_) {
@@ -836,6 +871,37 @@ want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& 
     }
     return finish(static_cast<int>(rc), ec);
   }
+}
+
+want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) {
+  return receive(
+      [buf](gnutls_session_t s) { return gnutls_record_recv(s, buf.data(), buf.size()); }, n, ec);
+}
+
+want engine::read(record& out, std::error_code& ec) {
+  out.reset();
+  std::size_t n = 0;
+  return receive(
+      [&out](gnutls_session_t s) {
+        gnutls_packet_t packet = nullptr;
+        const auto rc = gnutls_record_recv_packet(s, &packet);
+        if (rc > 0 && packet != nullptr) {
+          gnutls_datum_t d{};
+          gnutls_packet_get(packet, &d, nullptr);
+          out.packet_ = packet;
+          out.data_ = {d.data, d.size};
+        } else if (packet != nullptr) {
+          gnutls_packet_deinit(packet);
+        }
+        return rc;
+      },
+      n, ec);
+}
+
+void record::reset() noexcept {
+  if (packet_ != nullptr) gnutls_packet_deinit(static_cast<gnutls_packet_t>(packet_));
+  packet_ = nullptr;
+  data_ = {};
 }
 
 want engine::write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) {

@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "tls/context_state.hpp"
+#include "tls/socket_state.hpp"
 
 namespace moat::tls {
 
@@ -30,7 +31,6 @@ using namespace asio::experimental::awaitable_operators;
 using detail::with_timeout;
 namespace {
 constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
-constexpr std::size_t kReadChunk = 16 * 1024;
 
 std::error_code to_std(const boost::system::error_code& ec) {
   return ec;
@@ -53,250 +53,75 @@ awaitable<result<asio::ip::tcp::socket>> connect_tcp(asio::any_io_executor ex,
 
 }  // namespace
 
-struct socket::state : std::enable_shared_from_this<state> {
-  // TLS, or plain TCP (EPMD, plain-TCP distribution): the same framing and delivery.
-  std::variant<stream<>, asio::ip::tcp::socket> io;
-  std::optional<context> ctx;  // TLS only
-  socket_options opts;
-  framing::decoder dec;
-  std::vector<std::uint8_t> raw;                     // raw-mode buffer
-  std::optional<std::vector<std::uint8_t>> pending;  // a frame read after active turned off
-  active_handler handler;
-  detail::waiter_queue send_waiters;  // senders queued behind the one sending
-  std::vector<std::uint8_t> send_buf;
-  bool handshake_done = false;
-  bool closed = false;
-  bool sending = false;
-  bool reading = false;
-  bool active_running = false;
-  bool owner_gone = false;
+socket::state::state(asio::ip::tcp::socket tcp_socket, const context& c, std::string name,
+                     std::string key, socket_options o)
+    : io(std::in_place_type<stream<>>, std::move(tcp_socket), c, std::move(name), std::move(key)),
+      ctx(c),
+      opts(o),
+      dec(framing::options{o.packet, o.packet_size}),
+      timer(tcp().get_executor()) {
+  // A socket that cannot take its options here (e.g. the peer is already gone) fails its
+  // handshake next, which reports why.
+  (void)apply_socket_options();
+}
 
-  state(asio::ip::tcp::socket tcp, const context& c, std::string name, std::string key,
-        socket_options o)
-      : io(std::in_place_type<stream<>>, std::move(tcp), c, std::move(name), std::move(key)),
-        ctx(c),
-        opts(o),
-        dec(framing::options{o.packet, o.packet_size}) {
-    // A socket that cannot take its options here (e.g. the peer is already gone) fails its
-    // handshake next, which reports why.
-    (void)apply_socket_options();
-  }
+socket::state::state(asio::ip::tcp::socket tcp_socket, socket_options o)
+    : io(std::in_place_type<asio::ip::tcp::socket>, std::move(tcp_socket)),
+      opts(o),
+      dec(framing::options{o.packet, o.packet_size}),
+      timer(tcp().get_executor()),
+      handshake_done(true) {
+  // The data path reads and writes synchronously until the kernel says "would block".
+  boost::system::error_code ignored;
+  tcp().non_blocking(true, ignored);
+  (void)apply_socket_options();
+}
 
-  // Plain TCP: nothing to negotiate, ready at once.
-  state(asio::ip::tcp::socket tcp_socket, socket_options o)
-      : io(std::in_place_type<asio::ip::tcp::socket>, std::move(tcp_socket)),
-        opts(o),
-        dec(framing::options{o.packet, o.packet_size}),
-        handshake_done(true) {
-    (void)apply_socket_options();
-  }
+std::error_code socket::state::apply_socket_options() {
+  auto& s = tcp();
+  boost::system::error_code first;
+  auto set = [&](const auto& option) {
+    boost::system::error_code ec;
+    s.set_option(option, ec);
+    if (ec && !first) first = ec;
+  };
+  set(asio::ip::tcp::no_delay(opts.nodelay));
+  set(asio::socket_base::keep_alive(opts.keepalive));
+  if (opts.sndbuf > 0) set(asio::socket_base::send_buffer_size(opts.sndbuf));
+  if (opts.recbuf > 0) set(asio::socket_base::receive_buffer_size(opts.recbuf));
+  return to_std(first);
+}
 
-  [[nodiscard]] stream<>* tls() noexcept { return std::get_if<stream<>>(&io); }
-  [[nodiscard]] const stream<>* tls() const noexcept { return std::get_if<stream<>>(&io); }
-  [[nodiscard]] asio::ip::tcp::socket& tcp() noexcept {
-    if (auto* t = tls()) return t->next_layer();
-    return std::get<asio::ip::tcp::socket>(io);
-  }
-  [[nodiscard]] const asio::ip::tcp::socket& tcp() const noexcept {
-    if (const auto* t = tls()) return t->next_layer();
-    return std::get<asio::ip::tcp::socket>(io);
-  }
+void socket::state::close_transport() noexcept {
+  closed = true;
+  boost::system::error_code ignored;
+  tcp().close(ignored);
+  timer.cancel();
+  timer_at = never;
+  send_waiters.notify_all(asio::error::not_connected);
+}
 
-  // The transport's I/O, TLS or plain; each returns the operation's own awaitable.
-  [[nodiscard]] bool transport_buffered() const {
-    const auto* t = tls();
-    return t != nullptr && (t->engine().has_pending_input() || t->engine().at_eof());
-  }
-  awaitable<std::tuple<boost::system::error_code>> wait_input() {
-    if (auto* t = tls()) return t->async_wait_input(tuple_awaitable);
-    return tcp().async_wait(asio::ip::tcp::socket::wait_read, tuple_awaitable);
-  }
-  awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(asio::mutable_buffer b) {
-    if (auto* t = tls()) return t->async_read_some(b, tuple_awaitable);
-    return tcp().async_read_some(b, tuple_awaitable);
-  }
-  awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(asio::const_buffer b) {
-    if (auto* t = tls()) return asio::async_write(*t, b, tuple_awaitable);
-    return asio::async_write(tcp(), b, tuple_awaitable);
-  }
+void socket::state::pass_send_turn() {
+  if (!send_waiters.notify_one()) sending = false;
+}
 
-  // The first failure, if any (all options are still tried).
-  std::error_code apply_socket_options() {
-    auto& s = tcp();
-    boost::system::error_code first;
-    auto set = [&](const auto& option) {
-      boost::system::error_code ec;
-      s.set_option(option, ec);
-      if (ec && !first) first = ec;
-    };
-    set(asio::ip::tcp::no_delay(opts.nodelay));
-    set(asio::socket_base::keep_alive(opts.keepalive));
-    if (opts.sndbuf > 0) set(asio::socket_base::send_buffer_size(opts.sndbuf));
-    if (opts.recbuf > 0) set(asio::socket_base::receive_buffer_size(opts.recbuf));
-    return to_std(first);
-  }
-
-  // Closes the TCP connection at once; queued senders fail.
-  void close_transport() noexcept {
-    closed = true;
-    boost::system::error_code ignored;
-    tcp().close(ignored);
-    send_waiters.notify_all(asio::error::not_connected);
-  }
-
-  // The sender that finishes hands the turn to the next one queued (or frees it).
-  void pass_send_turn() {
-    if (!send_waiters.notify_one()) sending = false;
-  }
-
-  // The next message in the current framing (or raw bytes).
-  awaitable<result<std::vector<std::uint8_t>>> read_message(std::size_t length,
-                                                            std::chrono::milliseconds timeout) {
-    if (pending) {
-      auto f = std::move(*pending);
-      pending.reset();
-      co_return f;
-    }
-    if (closed) co_return make_error_code(errc::not_connected);
-    const bool raw_mode = opts.packet == framing::packet_mode::raw;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool readable = false;
-    for (;;) {
-      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (timeout < std::chrono::milliseconds::zero()) {
-        remaining = infinity;
-      } else if (remaining.count() <= 0) {
-        remaining = std::chrono::milliseconds(0);
-      }
-      const bool nothing_buffered = raw_mode ? raw.empty() : dec.buffered() == 0;
-      if (nothing_buffered && !readable && !transport_buffered()) {
-        // Idle: wait for bytes before taking a buffer, and give back the one we had, so a
-        // connection waiting for its next message holds no read buffer.
-        if (!raw_mode) dec.shrink_to_fit();
-        auto w = co_await with_timeout(wait_input(), remaining);
-        if (!w) co_return make_error_code(errc::recv_timeout);
-        if (auto [wec] = *w; wec) {
-          closed = true;
-          co_return to_std(wec);
-        }
-        readable = true;  // plain TCP: the bytes are in the kernel; read them next
-        continue;
-      }
-      readable = false;
-      std::span<std::uint8_t> buf;
-      if (raw_mode) {
-        if (!raw.empty() && (length == 0 || raw.size() >= length)) {
-          const std::size_t k = length == 0 ? raw.size() : length;
-          std::vector<std::uint8_t> out(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
-          raw.erase(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(k));
-          if (raw.empty()) std::vector<std::uint8_t>().swap(raw);
-          co_return out;
-        }
-        const std::size_t want =
-            length == 0 ? kReadChunk : std::min(kReadChunk, length - raw.size());
-        const std::size_t old = raw.size();
-        raw.resize(old + want);
-        buf = {raw.data() + old, want};
-      } else {
-        std::error_code ec;
-        if (auto f = dec.next(ec)) co_return std::vector<std::uint8_t>(f->begin(), f->end());
-        if (ec) {
-          // A malformed or oversized frame: the stream can't be resynchronised. Close it; the
-          // error says why (the listener logs it as the connection's end, rate-limited).
-          close_transport();
-          co_return ec;
-        }
-        // One TLS record at a time; the buffer is given back when the connection goes idle.
-        buf = dec.prepare(kReadChunk);
-      }
-      auto r = co_await with_timeout(read_some(asio::buffer(buf.data(), buf.size())), remaining);
-      std::size_t n = 0;
-      boost::system::error_code bec;
-      if (r) std::tie(bec, n) = *r;
-      if (raw_mode) {
-        raw.resize(raw.size() - buf.size() + n);
-      } else {
-        dec.commit(n);
-      }
-      if (!r) co_return make_error_code(errc::recv_timeout);
-      if (bec) {
-        if (raw_mode && !raw.empty() && length == 0) continue;  // deliver what we have first
-        closed = true;
-        if (bec == asio::error::eof) co_return make_error_code(errc::closed);
-        co_return to_std(bec);
-      }
-      if (n > 0 && tls() != nullptr) tls()->engine().shrink();
-    }
-  }
-
-  // Active delivery: read and hand messages to the handler until the mode turns passive.
-  static awaitable<void> active_loop(std::shared_ptr<state> self) {
-    self->active_running = true;
-    try {
-      co_await self->deliver();
-    } catch (const std::exception& e) {
-      self->handler_threw(e.what());
-    } catch (...) {
-      self->handler_threw("unknown exception");
-    }
-    self->active_running = false;
-  }
-
-  awaitable<void> deliver() {
-    while (!owner_gone && opts.active.mode != framing::delivery::passive) {
-      auto r = co_await read_message(0, infinity);
-      if (owner_gone) break;
-      if (!r) {
-        if (r.error() == std::error_code(errc::closed)) {
-          if (handler.on_closed) handler.on_closed();
-        } else if (handler.on_error) {
-          handler.on_error(r.error());
-        }
-        break;
-      }
-      if (opts.active.mode == framing::delivery::passive) {
-        pending = std::move(*r);  // turned passive while we were reading
-        break;
-      }
-      if (handler.on_data) handler.on_data(*r);
-      if (opts.active.mode == framing::delivery::once) {
-        opts.active.mode = framing::delivery::passive;
-      } else if (opts.active.mode == framing::delivery::count && --opts.active.count == 0) {
-        opts.active.mode = framing::delivery::passive;
-        if (handler.on_passive) handler.on_passive();
-      }
-    }
-  }
-
-  // An active-mode callback threw: like an Erlang owner process that crashed, the
-  // connection ends -- loudly: the peer gets internal_error, the log one line.
-  void handler_threw(const std::string& what) {
-    boost::system::error_code pec;
-    const auto peer = tcp().remote_endpoint(pec);
-    // The context's logger (a plain TCP socket has no context: the default one).
-    const auto log = ctx ? ctx->logger() : default_logger();
-    log->error(
-        "tls: the active-mode handler of the connection with {} threw: {}; closing it (alert "
-        "sent: internal_error)",
-        pec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port()),
-        what);
-    if (auto* t = tls(); t != nullptr && !closed && handshake_done && !sending) {
-      (void)t->engine().abort(make_error_code(errc::handler_failed));
-      const auto out = t->engine().output();
-      boost::system::error_code wec;
-      tcp().write_some(asio::buffer(out.data(), out.size()), wec);  // best effort
-      t->engine().consume_output(out.size());
-    }
-    close_transport();
-  }
-
-  void start_active() {
-    if (active_running || !handshake_done || closed) return;
-    if (opts.active.mode == framing::delivery::passive) return;
-    asio::co_spawn(tcp().get_executor(), active_loop(shared_from_this()), asio::detached);
-  }
-};
+// close_notify, an alert or a KeyUpdate: produced under the send turn, after the messages
+// queued before it, and written out within `timeout`.
+template <class Step>
+awaitable<std::error_code> socket::state::send_control(Step step,
+                                                       std::chrono::milliseconds timeout) {
+  auto* t = tls();
+  if (t == nullptr || closed) co_return make_error_code(errc::not_connected);
+  const auto deadline =
+      timeout < std::chrono::milliseconds::zero() ? never : clock::now() + timeout;
+  if (auto ec = co_await take_send_turn(deadline)) co_return ec;
+  std::error_code ec;
+  step(t->engine(), ec);
+  write_deadline = deadline;
+  if (!ec) ec = co_await flush();
+  pass_send_turn();
+  co_return ec;
+}
 
 socket::socket(std::shared_ptr<state> st) noexcept : st_(std::move(st)) {}
 socket::socket(socket&&) noexcept = default;
@@ -385,7 +210,7 @@ awaitable<std::error_code> socket::handshake(std::chrono::milliseconds timeout) 
     co_return ec;
   }
   st->handshake_done = true;
-  st->tls()->engine().shrink();
+  st->tls()->shrink();
   st->start_active();
   co_return std::error_code{};
 }
@@ -397,58 +222,32 @@ awaitable<std::error_code> socket::send(std::string_view data) {
 
 awaitable<std::error_code> socket::send(std::span<const std::uint8_t> data) {
   auto st = st_;
-  if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
-  // One message at a time, so concurrent senders never interleave records. A sender that
-  // finds the socket busy queues up and is handed the turn when the one before it is done.
-  if (st->sending) {
-    auto [wec] =
-        co_await detail::async_wait_in(st->send_waiters, st->tcp().get_executor(), tuple_awaitable);
-    if (wec) co_return make_error_code(errc::not_connected);
-    if (st->closed) {
-      st->pass_send_turn();
+  if (!st) co_return make_error_code(errc::not_connected);
+  co_return co_await st->send_message(data);
+}
+
+awaitable<result<std::span<const std::uint8_t>>> socket::recv_view(
+    std::size_t length, std::chrono::milliseconds timeout) {
+  if (!st_)
+    return []() -> awaitable<result<std::span<const std::uint8_t>>> {
       co_return make_error_code(errc::not_connected);
-    }
-  }
-  st->sending = true;
-  std::error_code ec;
-  std::vector<std::uint8_t>& buf = st->send_buf;
-  buf.clear();
-  ec = framing::encode(framing::options{st->opts.packet, st->opts.packet_size}, data, buf);
-  if (!ec) {
-    const auto limit = st->opts.send_timeout.count() > 0 ? st->opts.send_timeout : infinity;
-    auto r = co_await with_timeout(st->write_all(asio::buffer(buf)), limit);
-    if (!r) {
-      // A record may be half-written: the stream cannot go on, so it is closed.
-      st->close_transport();
-      ec = make_error_code(errc::send_timeout);
-    } else if (auto [wec, n] = *r; wec) {
-      ec = to_std(wec);
-    }
-  }
-  if (buf.capacity() > 64 * 1024) std::vector<std::uint8_t>().swap(buf);
-  st->pass_send_turn();
-  co_return ec;
+    }();
+  return state::read_message(st_, length, timeout, true);  // no frame of its own
 }
 
 awaitable<result<std::vector<std::uint8_t>>> socket::recv(std::size_t length,
                                                           std::chrono::milliseconds timeout) {
-  auto st = st_;
-  if (!st || !st->handshake_done) co_return make_error_code(errc::not_connected);
-  if (st->opts.active.mode != framing::delivery::passive || st->active_running) {
-    co_return make_error_code(errc::wrong_mode);
-  }
-  if (st->reading) co_return make_error_code(errc::operation_in_progress);
-  st->reading = true;
-  auto r = co_await st->read_message(length, timeout);
-  st->reading = false;
-  co_return r;
+  auto r = co_await recv_view(length, timeout);
+  if (!r) co_return r.error();
+  co_return std::vector<std::uint8_t>(r->begin(), r->end());
 }
 
 awaitable<void> socket::close(std::chrono::milliseconds timeout) {
   auto st = st_;
   if (!st) co_return;
   if (!st->closed && st->handshake_done && st->tls() != nullptr) {
-    co_await with_timeout(st->tls()->async_shutdown(tuple_awaitable), timeout);
+    (void)co_await st->send_control([](detail::engine& e, std::error_code& ec) { e.shutdown(ec); },
+                                    timeout);
   }
   st->close_transport();
 }
@@ -457,7 +256,14 @@ awaitable<void> socket::abort(std::error_code reason) {
   auto st = st_;
   if (!st) co_return;
   if (!st->closed && st->tls() != nullptr && st->tcp().is_open()) {
-    co_await with_timeout(st->tls()->async_abort(reason, tuple_awaitable), std::chrono::seconds(1));
+    if (st->handshake_done) {
+      (void)co_await st->send_control(
+          [reason](detail::engine& e, std::error_code&) { e.abort(reason); },
+          std::chrono::seconds(1));
+    } else {
+      co_await with_timeout(st->tls()->async_abort(reason, tuple_awaitable),
+                            std::chrono::seconds(1));
+    }
   }
   st->close_transport();
 }
@@ -465,14 +271,16 @@ awaitable<void> socket::abort(std::error_code reason) {
 awaitable<std::error_code> socket::shutdown(shutdown_how how) {
   auto st = st_;
   if (!st || st->closed) co_return make_error_code(errc::not_connected);
-  boost::system::error_code ec;
   if (how != shutdown_how::read && st->handshake_done && st->tls() != nullptr) {
-    auto [sec] = co_await st->tls()->async_shutdown(tuple_awaitable);
-    if (sec) co_return to_std(sec);
+    if (auto sec = co_await st->send_control(
+            [](detail::engine& e, std::error_code& ec) { e.shutdown(ec); }, infinity)) {
+      co_return sec;
+    }
   }
   const auto what = how == shutdown_how::read    ? asio::socket_base::shutdown_receive
                     : how == shutdown_how::write ? asio::socket_base::shutdown_send
                                                  : asio::socket_base::shutdown_both;
+  boost::system::error_code ec;
   st->tcp().shutdown(what, ec);
   co_return to_std(ec);
 }
@@ -481,8 +289,9 @@ awaitable<std::error_code> socket::update_keys(bool request_peer) {
   auto st = st_;
   if (!st || st->closed || !st->handshake_done) co_return make_error_code(errc::not_connected);
   if (st->tls() == nullptr) co_return make_error_code(errc::wrong_mode);
-  auto [ec] = co_await st->tls()->async_key_update(request_peer, tuple_awaitable);
-  co_return to_std(ec);
+  co_return co_await st->send_control(
+      [request_peer](detail::engine& e, std::error_code& ec) { e.key_update(request_peer, ec); },
+      infinity);
 }
 
 result<connection_info> socket::connection_information() const {
@@ -526,7 +335,7 @@ const socket_options& socket::getopts() const noexcept {
 
 std::error_code socket::setopts(const socket_options& o) {
   if (!st_) return make_error_code(errc::not_connected);
-  if (o.active.mode != framing::delivery::passive && !st_->handler.on_data) {
+  if (o.active.mode != framing::delivery::passive && (!st_->handler || !st_->handler->on_data)) {
     return make_error_code(errc::wrong_mode);
   }
   auto& st = *st_;
@@ -534,6 +343,8 @@ std::error_code socket::setopts(const socket_options& o) {
     // Bytes already buffered stay: hand them to the new decoder.
     std::vector<std::uint8_t> carry;
     carry.swap(st.raw);
+    const auto framed = st.dec.buffered_bytes();
+    carry.insert(carry.end(), framed.begin(), framed.end());
     st.dec = framing::decoder(framing::options{o.packet, o.packet_size});
     if (!carry.empty()) {
       if (o.packet == framing::packet_mode::raw) {
@@ -550,7 +361,7 @@ std::error_code socket::setopts(const socket_options& o) {
 }
 
 void socket::set_handler(active_handler h) {
-  if (st_) st_->handler = std::move(h);
+  if (st_) st_->handler = std::make_unique<active_handler>(std::move(h));
 }
 bool socket::is_open() const noexcept {
   return st_ && !st_->closed && st_->tcp().is_open();

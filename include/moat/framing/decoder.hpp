@@ -80,6 +80,10 @@ class decoder {
   /// Bytes buffered and not yet returned by `next`.
   [[nodiscard]] std::size_t buffered() const noexcept;
 
+  /// The bytes buffered and not yet returned by `next` (e.g. to hand them to a decoder of
+  /// another mode when a connection switches framing). Valid until the next non-const call.
+  [[nodiscard]] std::span<const std::uint8_t> buffered_bytes() const noexcept;
+
   /// A hint for the next read: the bytes still needed to complete the current frame (for
   /// length-prefixed modes, the rest of the header, then the rest of the payload). Always at
   /// least 1; 1 when it cannot be known (raw, line) or when a frame is ready or invalid.

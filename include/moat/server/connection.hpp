@@ -31,6 +31,10 @@ class connection {
   /// the listener is shutting down and this connection has outlived the grace period.
   [[nodiscard]] boost::asio::awaitable<tls::result<std::vector<std::uint8_t>>> recv(
       std::chrono::milliseconds timeout = tls::infinity);
+  /// recv without a copy: a view of the message in the connection's buffer, valid until the
+  /// next recv or recv_view (or the handler's return).
+  [[nodiscard]] boost::asio::awaitable<tls::result<std::span<const std::uint8_t>>> recv_view(
+      std::chrono::milliseconds timeout = tls::infinity);
   /// Sends one message.
   [[nodiscard]] boost::asio::awaitable<std::error_code> send(std::span<const std::uint8_t> data);
   [[nodiscard]] boost::asio::awaitable<std::error_code> send(std::string_view data);

@@ -106,8 +106,13 @@ class socket {
   [[nodiscard]] asio::awaitable<std::error_code> send(std::string_view data);
 
   /// Passive mode: the next message (packet modes), or in raw mode `length` bytes exactly
-  /// (0 = whatever is available). errc::closed at the peer's close.
+  /// (0 = whatever is available). errc::closed at the peer's close. An owning copy of what
+  /// recv_view returns.
   [[nodiscard]] asio::awaitable<result<std::vector<std::uint8_t>>> recv(
+      std::size_t length = 0, std::chrono::milliseconds timeout = infinity);
+  /// recv without a copy: a view of the message in the socket's buffer, valid until the next
+  /// recv, recv_view, setopts or the socket's destruction.
+  [[nodiscard]] asio::awaitable<result<std::span<const std::uint8_t>>> recv_view(
       std::size_t length = 0, std::chrono::milliseconds timeout = infinity);
 
   /// Sends close_notify (if the handshake was done; waiting at most `timeout` for the peer to

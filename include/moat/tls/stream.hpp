@@ -86,6 +86,13 @@ class stream {
   [[nodiscard]] detail::engine& engine() noexcept { return *engine_; }
   [[nodiscard]] const detail::engine& engine() const noexcept { return *engine_; }
 
+  /// Gives back the buffers an idle stream does not need (e.g. after the handshake, whose
+  /// flights are larger than anything that follows).
+  void shrink() noexcept {
+    std::vector<std::uint8_t>().swap(write_buf_);
+    engine_->shrink();
+  }
+
   /// Performs the TLS handshake. Completion: void(boost::system::error_code).
   template <class Token>
   auto async_handshake(Token&& token) {

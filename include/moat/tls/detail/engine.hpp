@@ -47,6 +47,24 @@ enum class want {
   certificate,
 };
 
+/// A decrypted record's plaintext, lent by the library without a copy until `reset` or
+/// destruction.
+class record {
+ public:
+  record() = default;
+  ~record() { reset(); }
+  record(const record&) = delete;
+  record& operator=(const record&) = delete;
+  [[nodiscard]] std::span<const std::uint8_t> data() const noexcept { return data_; }
+  [[nodiscard]] bool empty() const noexcept { return data_.empty(); }
+  void reset() noexcept;
+
+ private:
+  friend class engine;
+  void* packet_ = nullptr;  // gnutls_packet_t
+  std::span<const std::uint8_t> data_;
+};
+
 /// One TLS session. Not thread-safe: one engine per connection, used from one strand.
 /// Owns its buffers; `output()` stays valid until `consume_output` or the next operation.
 class engine {
@@ -75,6 +93,9 @@ class engine {
   /// Decrypt into `buf`; `n` = bytes produced. A clean close_notify completes with
   /// errc::closed.
   want read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec);
+  /// Decrypt the next record into `out` (as read(), without copying the plaintext; `out` is
+  /// empty when the engine wants input).
+  want read(record& out, std::error_code& ec);
   /// Encrypt from `buf` (at most one record's worth per call); `n` = bytes consumed.
   want write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec);
   /// Send close_notify (the write side is then closed).
@@ -88,6 +109,12 @@ class engine {
   /// Transport → engine: a place for up to `n` bytes, then how many were filled.
   [[nodiscard]] std::span<std::uint8_t> prepare_input(std::size_t n);
   void commit_input(std::size_t n);
+  /// Transport → engine without a copy: the engine reads `bytes` (e.g. a worker's scratch
+  /// buffer, after the bytes it already holds) until `keep_input`, which must be called before
+  /// `bytes` is reused: it copies what the engine has not consumed (a partial record) into the
+  /// engine's own buffer.
+  void lend_input(std::span<const std::uint8_t> bytes) noexcept;
+  void keep_input();
   /// The transport reached end of stream.
   void input_eof() noexcept { eof_ = true; }
   /// Whether the transport has reached end of stream.
@@ -99,6 +126,11 @@ class engine {
   /// Moves all pending output into `out` (which is cleared first); lets a stream write it
   /// while the engine keeps producing.
   void take_output(std::vector<std::uint8_t>& out);
+
+  /// Exchanges the storage of the (empty) output buffer with `spare`: a transport that writes
+  /// the output out before it waits lends a per-thread buffer for an operation and takes it
+  /// back afterwards, so the connection holds none between operations. Pending output stays.
+  void swap_output_storage(std::vector<std::uint8_t>& spare) noexcept;
 
   [[nodiscard]] bool handshake_done() const noexcept { return handshake_done_; }
   /// Bytes already decrypted or buffered, so a read can complete without the transport.
@@ -115,12 +147,20 @@ class engine {
 
  private:
   want finish(int rc, std::error_code& ec);
+  template <class Receive>
+  want receive(Receive once, std::size_t& n, std::error_code& ec);
+  void remember_tail(std::span<const std::uint8_t> bytes) noexcept;
+  [[nodiscard]] std::size_t buffered_input() const noexcept {
+    return in_.size() - in_begin_ + lent_size_;
+  }
   [[nodiscard]] std::optional<std::uint8_t> plaintext_alert() const noexcept;
 
   std::unique_ptr<impl> impl_;
   std::vector<std::uint8_t> in_;
   std::size_t in_begin_ = 0;
   std::size_t pending_ = 0;
+  const std::uint8_t* lent_ = nullptr;  // lend_input: bytes read after in_'s
+  std::size_t lent_size_ = 0;
   std::vector<std::uint8_t> out_;
   std::size_t out_begin_ = 0;
   std::array<std::uint8_t, 32> tail_{};  // the last bytes received (see handshake())

@@ -12,7 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
-#include <deque>
+#include <list>
 #include <utility>
 
 namespace moat::tls::detail {
@@ -52,7 +52,9 @@ class waiter_queue {
     boost::asio::any_io_executor ex;
     handler_type h;
   };
-  std::deque<entry> q_;
+  // A list, not a deque: an empty std::deque already holds ~600 bytes, and every socket has
+  // a queue (which is empty nearly always).
+  std::list<entry> q_;
 };
 
 /// Waits on `q` from a single strand (no lock): completes when notified.
