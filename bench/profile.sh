@@ -32,6 +32,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 secs=5
 servers="moat go"
 scenario_list="echo echo_pipelined bulk_window"
@@ -106,27 +108,10 @@ start_server() {  # name dir
       ;;
   esac
   server_pid=$!
-  local _
-  for _ in $(seq 200); do
-    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  if wait_listening "$port"; then return 0; fi
   log "$name did not start; $dir/server.log:"
   tail -20 "$dir/server.log" >&2
   return 1
-}
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  local _
-  for _ in $(seq 300); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
 }
 perf_pids=()
 cleanup() {

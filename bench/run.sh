@@ -27,6 +27,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 quick=0
 table_dir=
 while (($#)); do
@@ -436,29 +438,12 @@ start_server() {  # name
       ;;
   esac
   server_pid=$!
-  local i
-  for i in $(seq 200); do
-    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-    sleep 0.05
-  done
+  if wait_listening "$port"; then return 0; fi
   log "$name did not start listening on port $port; its output ($out):"
   tail -20 "$out" >&2
   return 1
 }
 
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  local i
-  for i in $(seq 300); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
-}
 trap stop_server EXIT  # never leave a server behind (Ctrl-C, a failed step)
 
 results=$work/results.txt
