@@ -28,6 +28,8 @@ constexpr std::size_t kRecordPlaintext = 16384;
 constexpr unsigned kRunBudget = 16;
 // Plaintext encrypted before the records are written out (bounds a large message's output).
 constexpr std::size_t kEncryptBatch = 4 * kRecordPlaintext;
+// Output held back while more requests are waiting to be answered (see may_defer_flush).
+constexpr std::size_t kDeferLimit = 64 * 1024;
 
 std::error_code to_std(const boost::system::error_code& ec) {
   return ec;
@@ -248,6 +250,21 @@ awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
     } else {
       auto status = s.fill_now(raw_mode, ec);
       if (status == fill_status::wait) {
+        // Replies deferred while requests were here go out before the reader waits.
+        if (auto* t = s.tls(); t != nullptr && !t->engine().output().empty() && !s.sending) {
+          std::error_code fec;
+          if (!s.flush_now(fec)) {
+            s.sending = true;
+            s.write_deadline = s.opts.send_timeout.count() > 0 ? clock::now() + s.opts.send_timeout
+                                                               : clock::time_point::max();
+            fec = co_await s.flush();
+            s.pass_send_turn();
+          }
+          if (fec) {
+            s.closed = true;
+            co_return fec;
+          }
+        }
         // Nothing more in the kernel: wait, holding no buffer but the small one the read
         // needs. The caller's cancellation (e.g. `recv() || timer`) and the read deadline
         // cancel the read; neither harms the connection.
@@ -318,25 +335,34 @@ awaitable<boost::system::error_code> socket::state::write_inflight() {
   co_return ec;
 }
 
+bool socket::state::flush_now(std::error_code& ec) {
+  ec.clear();
+  auto* t = tls();
+  if (t == nullptr) return inflight.empty();
+  auto& e = t->engine();
+  for (;;) {
+    const auto out = e.output();
+    if (out.empty()) return true;
+    boost::system::error_code wec;
+    const std::size_t n = tcp().write_some(asio::buffer(out.data(), out.size()), wec);
+    e.consume_output(n);
+    if (!wec) continue;
+    if (would_block(wec)) return false;
+    close_transport();
+    ec = to_std(wec);
+    return true;
+  }
+}
+
 awaitable<std::error_code> socket::state::flush() {
   auto* t = tls();
   for (;;) {
     if (closed) co_return make_error_code(errc::not_connected);
-    if (inflight.empty() && t != nullptr) {
-      auto& e = t->engine();
-      const auto out = e.output();
-      if (out.empty()) co_return std::error_code{};
-      boost::system::error_code ec;
-      const std::size_t n = tcp().write_some(asio::buffer(out.data(), out.size()), ec);
-      e.consume_output(n);
-      if (!ec) continue;
-      if (!would_block(ec)) {
-        close_transport();
-        co_return to_std(ec);
-      }
-      e.take_output(inflight);  // the kernel is full: the rest waits in the connection
+    if (inflight.empty()) {
+      std::error_code ec;
+      if (flush_now(ec)) co_return ec;
+      t->engine().take_output(inflight);  // the kernel is full: the rest waits in the connection
     }
-    if (inflight.empty()) co_return std::error_code{};
     const auto ec = co_await write_inflight();
     // Give the storage back to the thread (or free it): an idle connection holds none.
     auto& spare = buffers().write;
@@ -349,6 +375,40 @@ awaitable<std::error_code> socket::state::flush() {
       co_return timed_out ? make_error_code(errc::send_timeout) : to_std(ec);
     }
   }
+}
+
+bool socket::state::may_defer_flush() const {
+  // More requests are already here (decoded, still encrypted, or left in the kernel): the
+  // handler comes back for them without waiting, and its replies go out together -- at the
+  // latest when the reader would wait, or when this burst yields (defer_flush posts a flush).
+  const auto* t = tls();
+  if (t == nullptr || !send_waiters.empty()) return false;
+  if (t->engine().output().size() >= kDeferLimit) return false;
+  return dec.buffered() > 0 || maybe_more || t->engine().has_pending_input();
+}
+
+void socket::state::defer_flush() {
+  if (flush_posted) return;
+  flush_posted = true;
+  asio::post(tcp().get_executor(), [self = shared_from_this()] {
+    self->flush_posted = false;
+    auto* t = self->tls();
+    if (self->closed || self->sending || t == nullptr || t->engine().output().empty()) return;
+    std::error_code ec;
+    if (self->flush_now(ec)) return;  // written (or failed: the connection is closed)
+    // The kernel is full: a flush that waits, under the send turn.
+    self->sending = true;
+    asio::co_spawn(
+        self->tcp().get_executor(),
+        [self]() -> awaitable<void> {
+          self->write_deadline = self->opts.send_timeout.count() > 0
+                                     ? clock::now() + self->opts.send_timeout
+                                     : clock::time_point::max();
+          (void)co_await self->flush();
+          self->pass_send_turn();
+        },
+        asio::detached);
+  });
 }
 
 std::error_code socket::state::encrypt(std::span<const std::uint8_t> header,
@@ -396,7 +456,12 @@ awaitable<std::error_code> socket::state::send_message(std::span<const std::uint
       ec = encrypt(first ? header : std::span<const std::uint8_t>(), batch);
       first = false;
       data = data.subspan(batch.size());
-      if (!ec) ec = co_await flush();
+      if (ec) break;
+      if (data.empty() && may_defer_flush()) {
+        defer_flush();  // a reply while more requests are here: written with the next ones
+      } else {
+        ec = co_await flush();
+      }
     }
     if (!closed) t->engine().swap_output_storage(buffers().write);
   } else {

@@ -12,7 +12,10 @@
 // - Frames reach the caller as views into the decoder, valid until the next read.
 // - Writes: a frame's records (header and body together) are encrypted into the thread's
 //   scratch buffer and written with one system call; only when the kernel does not take them
-//   all does the rest move to the connection, and the sender wait for the socket.
+//   all does the rest move to the connection, and the sender wait for the socket. A reply
+//   sent while more requests are already here is held back and written with the next ones
+//   (one write per burst of pipelined requests), never longer than until the reader would
+//   wait or the burst yields.
 // - Deadlines: one timer per connection serves both directions and is moved only when it
 //   fires: starting an operation just records its deadline.
 
@@ -70,7 +73,9 @@ struct socket::state : std::enable_shared_from_this<state> {
   bool turn_waiting = false;
   bool read_timed_out = false;
   bool write_timed_out = false;
-  bool maybe_more = false;  // the last read filled its buffer: more may be in the kernel
+  bool maybe_more = false;
+  bool flush_posted = false;  // a deferred flush is posted (defer_flush)  // the last read filled
+                              // its buffer: more may be in the kernel
   bool handshake_done = false;
   bool closed = false;
   bool sending = false;
@@ -113,6 +118,13 @@ struct socket::state : std::enable_shared_from_this<state> {
   asio::awaitable<std::error_code> send_message(std::span<const std::uint8_t> data);
   // Writes out what the engine has produced (the caller holds the send turn).
   asio::awaitable<std::error_code> flush();
+  // The same without waiting: true when all is written (or it failed: `ec`, and the
+  // connection is closed), false when the kernel is full.
+  bool flush_now(std::error_code& ec);
+  // Whether a reply may wait to go out with the next ones (more requests are here), and the
+  // posted flush that bounds how long it waits.
+  [[nodiscard]] bool may_defer_flush() const;
+  void defer_flush();
   // TLS: an engine step that only produces output (close_notify, an alert, KeyUpdate), sent
   // under the send turn within `timeout`.
   template <class Step>
