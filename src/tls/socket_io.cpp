@@ -281,9 +281,13 @@ awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
           forward.emplace(cs.slot(),
                           [&s] { s.read_cancel.emit(asio::cancellation_type::terminal); });
         }
+        // Without a deadline or a caller that can cancel, the read needs no cancellation slot
+        // (binding one costs a handler allocation check per read).
+        const bool cancellable = s.read_deadline != never || forward.has_value();
         auto [rec, n] = co_await s.tcp().async_read_some(
             asio::buffer(s.wait_buf),
-            asio::bind_cancellation_slot(s.read_cancel.slot(), tuple_awaitable));
+            asio::bind_cancellation_slot(
+                cancellable ? s.read_cancel.slot() : asio::cancellation_slot(), tuple_awaitable));
         forward.reset();
         s.read_waiting = false;
         if (!rec) {
