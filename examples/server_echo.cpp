@@ -18,9 +18,9 @@ using namespace moat;
 // it normally; throwing takes down this connection only (the peer gets an alert, the log a line).
 asio::awaitable<void> echo(server::connection& c) {
   for (;;) {
-    auto msg = co_await c.recv();  // one {packet,4} message; the idle timeout applies
-    if (!msg) co_return;           // closed, idle, or the server is draining
-    if (co_await c.send(std::span<const std::uint8_t>(*msg))) co_return;
+    auto msg = co_await c.recv_view();  // one {packet,4} message; the idle timeout applies
+    if (!msg) co_return;                // closed, idle, or the server is draining
+    if (co_await c.send(*msg)) co_return;  // the view is valid until the next recv
   }
 }
 // [coroutine]

@@ -22,9 +22,9 @@ asio::awaitable<void> serve(tls::socket s) {
     co_return;
   }
   for (;;) {
-    auto msg = co_await s.recv();  // one whole {packet,4} message
-    if (!msg) co_return;           // errc::closed when the peer is done
-    if (co_await s.send(std::span<const std::uint8_t>(*msg))) co_return;
+    auto msg = co_await s.recv_view();  // one whole {packet,4} message, not copied
+    if (!msg) co_return;                // errc::closed when the peer is done
+    if (co_await s.send(*msg)) co_return;
   }
 }
 
