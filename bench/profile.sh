@@ -78,21 +78,13 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
 fi
 case " $servers " in *" go "*)
   log "building bench/peers/go_echo.go"
-  gocache=${TMPDIR:-/tmp}/moat-bench-go
-  GOPATH=$gocache/path GOCACHE=$gocache/cache GOTOOLCHAIN=local GOFLAGS='' \
-    go build -o "$work/go_echo" "$ROOT/bench/peers/go_echo.go"
+  build_go_echo "$work/go_echo"
   ;;
 esac
 "$loadgen" cert --out-cert "$work/cert.pem" --out-key "$work/key.pem"
 
 port=$((30000 + RANDOM % 2000))
 server_pid=
-next_port() {
-  port=$((port + 1))
-  while ss -tanH "sport = :$port or dport = :$port" 2>/dev/null | grep -q .; do
-    port=$((port + 1))
-  done
-}
 start_server() {  # name dir
   local name=$1 dir=$2
   next_port

@@ -299,11 +299,9 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
   ninja -C "$build" -j "${BENCH_JOBS:-1}" moat moat_loadgen >"$work/build.log" 2>&1 ||
     { tail -40 "$work/build.log"; exit 1; }
 fi
-gocache=${TMPDIR:-/tmp}/moat-bench-go
 case " $servers " in *" go "* | *" tcp "*)
   log "building bench/peers/go_echo.go"
-  GOPATH=$gocache/path GOCACHE=$gocache/cache GOTOOLCHAIN=local GOFLAGS='' \
-    go build -o "$work/go_echo" "$ROOT/bench/peers/go_echo.go"
+  build_go_echo "$work/go_echo"
   ;;
 esac
 
@@ -375,12 +373,6 @@ gnutls_speed=$(taskset -c "$scpu" "$loadgen" speed --seconds 2 | grep '^result '
 port=$((20000 + RANDOM % 10000))
 server_pid=
 
-next_port() {
-  port=$((port + 1))
-  while ss -tanH "sport = :$port or dport = :$port" 2>/dev/null | grep -q .; do
-    port=$((port + 1))
-  done
-}
 
 write_nginx_conf() {  # port
   mkdir -p "$work/nginx"
