@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
+#include <utility>
 #include <moat/log.hpp>
 
 #include "tls/socket_state.hpp"
@@ -212,7 +213,11 @@ awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
     s.pending.reset();
     co_return std::span<const std::uint8_t>(s.raw_last);
   }
-  if (s.closed) co_return make_error_code(errc::not_connected);
+  if (s.closed) {
+    // A held-back reply that could not be written closed the connection: say why, once.
+    if (s.write_failure) co_return std::exchange(s.write_failure, {});
+    co_return make_error_code(errc::not_connected);
+  }
   struct reading_flag {
     bool& f;
     explicit reading_flag(bool& flag) : f(flag) { f = true; }
@@ -322,6 +327,7 @@ awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
     }
     // A timeout or the caller's cancellation leaves the connection as it was.
     if (ec != errc::recv_timeout && ec != std::errc::operation_canceled) s.closed = true;
+    if (s.closed && s.write_failure) ec = std::exchange(s.write_failure, {});
     co_return ec;
   }
 }
@@ -399,7 +405,11 @@ void socket::state::defer_flush() {
     auto* t = self->tls();
     if (self->closed || self->sending || t == nullptr || t->engine().output().empty()) return;
     std::error_code ec;
-    if (self->flush_now(ec)) return;  // written (or failed: the connection is closed)
+    if (self->flush_now(ec)) {
+      // Written -- or failed, and the connection is closed: the next read reports why.
+      if (ec && !self->write_failure) self->write_failure = ec;
+      return;
+    }
     // The kernel is full: a flush that waits, under the send turn.
     self->sending = true;
     asio::co_spawn(
@@ -408,7 +418,9 @@ void socket::state::defer_flush() {
           self->write_deadline = self->opts.send_timeout.count() > 0
                                      ? clock::now() + self->opts.send_timeout
                                      : clock::time_point::max();
-          (void)co_await self->flush();
+          if (auto fec = co_await self->flush(); fec && !self->write_failure) {
+            self->write_failure = fec;  // the next read reports why the connection closed
+          }
           self->pass_send_turn();
         },
         asio::detached);

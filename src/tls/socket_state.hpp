@@ -65,7 +65,8 @@ struct socket::state : std::enable_shared_from_this<state> {
   clock::time_point write_deadline = never;  // a sender waiting for the kernel to take bytes
   clock::time_point turn_deadline = never;   // close/abort waiting for the send turn
   asio::cancellation_signal read_cancel;
-  std::error_code ended;  // why the stream ended (returned by every later read)
+  std::error_code ended;          // why the stream ended (returned by every later read)
+  std::error_code write_failure;  // why a held-back reply could not be written (defer_flush)
 
   unsigned run_budget = 0;  // frames returned without waiting since the last yield
   bool read_waiting = false;
