@@ -1,6 +1,7 @@
-// Pipelined requests: a reply sent while more requests are already buffered is held back and
-// written with the following ones -- never lost, never reordered, and never held once the
-// handler stops reading.
+// Bytes that arrive ahead of the reader. Pipelined requests: a reply sent while more requests
+// are already buffered is held back and written with the following ones -- never lost, never
+// reordered, and never held once the handler stops reading. And bytes buffered behind the last
+// frame survive a change of packet mode.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -80,6 +81,25 @@ TEST_F(pipelining, AReplyHeldBackForTheNextRequestIsSentWhenTheHandlerStopsReadi
   }());
   EXPECT_EQ(reply, "first reply");
   EXPECT_LT(std::chrono::steady_clock::now() - start, test::scaled(10s));
+}
+
+TEST_F(pipelining, SwitchingToRawModeKeepsTheBytesBufferedBehindTheLastFrame) {
+  asio::io_context io;
+  auto [server, client] = test::connected_pair(io, sctx, cctx, u32, socket_options{});
+  const auto got = test::run(io, [&]() -> awaitable<std::string> {
+    // One write, so one record: a {packet,4} frame and then bytes of the raw protocol that
+    // the peer switches to (like a STARTTLS-style upgrade after a framed hello).
+    const std::string wire = std::string("\0\0\0\5", 4) + "hello" + "RAWTAIL";
+    EXPECT_FALSE(co_await client.send(wire));
+    auto frame = co_await server.recv(0, test::scaled(10s));
+    EXPECT_TRUE(frame && std::string(frame->begin(), frame->end()) == "hello");
+    auto o = server.getopts();
+    o.packet = framing::packet_mode::raw;
+    EXPECT_FALSE(server.setopts(o));
+    auto rest = co_await server.recv(0, test::scaled(2s));
+    co_return rest ? std::string(rest->begin(), rest->end()) : rest.error().message();
+  }());
+  EXPECT_EQ(got, "RAWTAIL");
 }
 
 }  // namespace
