@@ -1,6 +1,6 @@
 #pragma once
 // Internal: what stands behind a tls::socket -- the transport (TLS or plain TCP), the framing,
-// the delivery mode, and the data path (socket_io.cpp).
+// the delivery mode, and the data path (socket_read.cpp, socket_write.cpp).
 //
 // The data path, and why it is shaped so:
 // - Reads: a connection waiting for bytes has one asynchronous read outstanding into a small
@@ -109,7 +109,7 @@ struct socket::state : std::enable_shared_from_this<state> {
   // close, abort and key updates within `deadline` (then the connection is closed).
   asio::awaitable<std::error_code> take_send_turn(clock::time_point deadline = never);
 
-  // ---- The data path (socket_io.cpp) ----
+  // ---- The data path (socket_read.cpp, socket_write.cpp) ----
   // The next message in the current framing, as a view valid until the next read; raw mode
   // with `length` > 0: exactly that many bytes. `passive`: a recv call (checks the mode).
   static asio::awaitable<result<std::span<const std::uint8_t>>> read_message(
