@@ -830,12 +830,11 @@ void engine::fail_certificate(std::exception_ptr why) {
   });
 }
 
-template <class Receive>
-want engine::receive(Receive once, std::size_t& n, std::error_code& ec) {
+want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) {
   n = 0;
   gnutls_session_t s = impl_->session;
   for (;;) {
-    const auto rc = once(s);
+    const auto rc = gnutls_record_recv(s, buf.data(), buf.size());
     if (rc > 0) {
       n = static_cast<std::size_t>(rc);
       return finish(0, ec);
@@ -871,37 +870,6 @@ want engine::receive(Receive once, std::size_t& n, std::error_code& ec) {
     }
     return finish(static_cast<int>(rc), ec);
   }
-}
-
-want engine::read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) {
-  return receive(
-      [buf](gnutls_session_t s) { return gnutls_record_recv(s, buf.data(), buf.size()); }, n, ec);
-}
-
-want engine::read(record& out, std::error_code& ec) {
-  out.reset();
-  std::size_t n = 0;
-  return receive(
-      [&out](gnutls_session_t s) {
-        gnutls_packet_t packet = nullptr;
-        const auto rc = gnutls_record_recv_packet(s, &packet);
-        if (rc > 0 && packet != nullptr) {
-          gnutls_datum_t d{};
-          gnutls_packet_get(packet, &d, nullptr);
-          out.packet_ = packet;
-          out.data_ = {d.data, d.size};
-        } else if (packet != nullptr) {
-          gnutls_packet_deinit(packet);
-        }
-        return rc;
-      },
-      n, ec);
-}
-
-void record::reset() noexcept {
-  if (packet_ != nullptr) gnutls_packet_deinit(static_cast<gnutls_packet_t>(packet_));
-  packet_ = nullptr;
-  data_ = {};
 }
 
 want engine::write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) {

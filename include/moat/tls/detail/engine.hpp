@@ -47,24 +47,6 @@ enum class want {
   certificate,
 };
 
-/// A decrypted record's plaintext, lent by the library without a copy until `reset` or
-/// destruction.
-class record {
- public:
-  record() = default;
-  ~record() { reset(); }
-  record(const record&) = delete;
-  record& operator=(const record&) = delete;
-  [[nodiscard]] std::span<const std::uint8_t> data() const noexcept { return data_; }
-  [[nodiscard]] bool empty() const noexcept { return data_.empty(); }
-  void reset() noexcept;
-
- private:
-  friend class engine;
-  void* packet_ = nullptr;  // gnutls_packet_t
-  std::span<const std::uint8_t> data_;
-};
-
 /// One TLS session. Not thread-safe: one engine per connection, used from one strand.
 /// Owns its buffers; `output()` stays valid until `consume_output` or the next operation.
 class engine {
@@ -93,9 +75,6 @@ class engine {
   /// Decrypt into `buf`; `n` = bytes produced. A clean close_notify completes with
   /// errc::closed.
   want read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec);
-  /// Decrypt the next record into `out` (as read(), without copying the plaintext; `out` is
-  /// empty when the engine wants input).
-  want read(record& out, std::error_code& ec);
   /// Encrypt from `buf` (at most one record's worth per call); `n` = bytes consumed.
   want write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec);
   /// Send close_notify (the write side is then closed).
@@ -147,8 +126,6 @@ class engine {
 
  private:
   want finish(int rc, std::error_code& ec);
-  template <class Receive>
-  want receive(Receive once, std::size_t& n, std::error_code& ec);
   void remember_tail(std::span<const std::uint8_t> bytes) noexcept;
   [[nodiscard]] std::size_t buffered_input() const noexcept {
     return in_.size() - in_begin_ + lent_size_;
