@@ -147,6 +147,23 @@ certificate build(const certificate_builder& b, gnutls_pubkey_t pub, gnutls_x509
     check(gnutls_x509_crt_set_authority_key_id(c, aki.data(), aki.size()),
           "authorityKeyIdentifier");
   }
+  for (const auto& ext : b.extensions) {
+    static constexpr std::string_view reserved[] = {"2.5.29.14", "2.5.29.15", "2.5.29.17",
+                                                    "2.5.29.19", "2.5.29.35", "2.5.29.37"};
+    for (const auto r : reserved) {
+      if (ext.oid == r) {
+        fail(builder_subject, errc::invalid_argument,
+             "extension " + ext.oid + " is set by its own field of certificate_builder");
+      }
+    }
+    const gnutls_datum_t v = detail::as_datum(std::span<const std::uint8_t>(ext.der));
+    const int rc = gnutls_x509_crt_set_extension_by_oid(c, ext.oid.c_str(), v.data, v.size,
+                                                        ext.critical ? 1U : 0U);
+    if (rc < 0) {
+      fail(builder_subject, errc::invalid_argument,
+           "extension " + ext.oid + ": " + detail::reason(rc));
+    }
+  }
   check(gnutls_x509_crt_privkey_sign(c, issuer != nullptr ? issuer : c, signer.abstract.get(),
                                      detail::sign_digest(signer.type), 0),
         "signing");

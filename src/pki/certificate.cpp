@@ -212,6 +212,45 @@ std::string certificate::serial_hex() const {
   return detail::to_hex(bytes, false);
 }
 
+std::vector<std::uint8_t> certificate::serial_bytes() const {
+  std::vector<std::uint8_t> buf(64);
+  std::size_t size = buf.size();
+  const int rc = gnutls_x509_crt_get_serial(get().crt.get(), buf.data(), &size);
+  if (rc < 0) fail("certificate", errc::malformed, "serial number: " + detail::reason(rc));
+  buf.resize(size);
+  return buf;
+}
+
+std::vector<std::uint8_t> certificate::authority_key_id() const {
+  std::vector<std::uint8_t> buf(128);
+  std::size_t size = buf.size();
+  unsigned critical = 0;
+  if (gnutls_x509_crt_get_authority_key_id(get().crt.get(), buf.data(), &size, &critical) < 0) {
+    return {};
+  }
+  buf.resize(size);
+  return buf;
+}
+
+std::optional<certificate::extension_value> certificate::extension(std::string_view oid) const {
+  const std::string wanted(oid);
+  for (unsigned i = 0;; ++i) {
+    char name[128];
+    std::size_t name_size = sizeof name;
+    unsigned critical = 0;
+    const int rc =
+        gnutls_x509_crt_get_extension_info(get().crt.get(), i, name, &name_size, &critical);
+    if (rc < 0) return std::nullopt;  // GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE: no more
+    if (wanted != name) continue;
+    gnutls_datum_t data{};
+    if (gnutls_x509_crt_get_extension_data2(get().crt.get(), i, &data) < 0) return std::nullopt;
+    extension_value v{.der = std::vector<std::uint8_t>(data.data, data.data + data.size),
+                      .critical = critical != 0};
+    gnutls_free(data.data);
+    return v;
+  }
+}
+
 std::string certificate::sha256_fingerprint() const {
   unsigned char buf[32];
   std::size_t size = sizeof buf;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <moat/pki/encoding.hpp>
 #include <moat/pki/key.hpp>
 
 #include "pki/common.hpp"
@@ -144,32 +145,6 @@ gnutls_sign_algorithm_t sign_algorithm(key_type t) {
   return GNUTLS_SIGN_UNKNOWN;
 }
 
-std::string base64url(std::span<const std::uint8_t> in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const unsigned v = (unsigned{in[i]} << 16) | (unsigned{in[i + 1]} << 8) | in[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (in.size() - i == 1) {
-    const unsigned v = unsigned{in[i]} << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-  } else if (in.size() - i == 2) {
-    const unsigned v = (unsigned{in[i]} << 16) | (unsigned{in[i + 1]} << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-  }
-  return out;
-}
-
 // Left-pads (or strips leading zeros of) a big-endian integer to exactly `size` bytes.
 std::vector<std::uint8_t> fixed_size(std::span<const std::uint8_t> v, std::size_t size) {
   while (v.size() > size && v.front() == 0) v = v.subspan(1);
@@ -225,15 +200,15 @@ std::string private_key::public_jwk() const {
       owned_datum n, e;
       const int rc = gnutls_pubkey_export_rsa_raw2(k.pub.get(), &n, &e, GNUTLS_EXPORT_FLAG_NO_LZ);
       if (rc < 0) fail("private key", errc::generation_failed, reason(rc));
-      return R"({"e":")" + base64url(e.bytes()) + R"(","kty":"RSA","n":")" + base64url(n.bytes()) +
-             R"("})";
+      return R"({"e":")" + base64url_encode(e.bytes()) + R"(","kty":"RSA","n":")" +
+             base64url_encode(n.bytes()) + R"("})";
     }
     case key_type::ed25519: {
       gnutls_ecc_curve_t curve{};
       owned_datum x;
       const int rc = gnutls_pubkey_export_ecc_raw2(k.pub.get(), &curve, &x, nullptr, 0);
       if (rc < 0) fail("private key", errc::generation_failed, reason(rc));
-      return R"({"crv":"Ed25519","kty":"OKP","x":")" + base64url(x.bytes()) + R"("})";
+      return R"({"crv":"Ed25519","kty":"OKP","x":")" + base64url_encode(x.bytes()) + R"("})";
     }
     case key_type::ecdsa_p256:
     case key_type::ecdsa_p384: {
@@ -244,8 +219,8 @@ std::string private_key::public_jwk() const {
       const bool p256 = k.type == key_type::ecdsa_p256;
       const std::size_t size = p256 ? 32 : 48;
       return std::string(R"({"crv":")") + (p256 ? "P-256" : "P-384") + R"(","kty":"EC","x":")" +
-             base64url(fixed_size(x.bytes(), size)) + R"(","y":")" +
-             base64url(fixed_size(y.bytes(), size)) + R"("})";
+             base64url_encode(fixed_size(x.bytes(), size)) + R"(","y":")" +
+             base64url_encode(fixed_size(y.bytes(), size)) + R"("})";
     }
   }
   return {};

@@ -56,6 +56,16 @@ enum class ext_key_usage_flags : unsigned {
   return static_cast<ext_key_usage_flags>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
 
+/// An extension given as it is encoded: its OID in dotted form and the DER of its value
+/// (what goes inside extnValue's OCTET STRING). E.g. RFC 8737's acmeIdentifier:
+/// `{.oid = "1.3.6.1.5.5.7.1.31", .der = {0x04, 0x20, <SHA-256 of the key authorization>},
+///   .critical = true}`.
+struct x509_extension {
+  std::string oid;
+  std::vector<std::uint8_t> der;
+  bool critical = false;
+};
+
 /// What to put in a certificate. Fill in the fields (aggregate, so designated initialisers
 /// work), then call `self_sign` or `sign`. Every field has a sensible default.
 ///
@@ -94,6 +104,9 @@ struct certificate_builder {
   std::optional<ext_key_usage_flags> ext_key_usage{};
   /// Whether to include subjectKeyIdentifier / authorityKeyIdentifier.
   bool include_key_identifiers = true;
+  /// Further extensions, added as given (an OID moat also sets, such as keyUsage, throws
+  /// `config_error` `invalid_argument`: use the field for it).
+  std::vector<x509_extension> extensions{};
 
   /// Makes a self-signed certificate for `key` (issuer = subject). Throws `config_error`
   /// (`invalid_san`, `invalid_argument`, `generation_failed`).

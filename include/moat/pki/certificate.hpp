@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <memory>
 #include <moat/pki/key.hpp>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moat::pki {
@@ -64,6 +66,20 @@ class certificate {
   [[nodiscard]] std::chrono::system_clock::time_point not_after() const;
   /// The serial number as upper-case hex without separators (like `openssl x509 -serial`).
   [[nodiscard]] std::string serial_hex() const;
+  /// The serial number's content octets as encoded (big-endian two's complement, with the
+  /// leading zero octet a positive number may need), as ACME Renewal Information's
+  /// certificate ID uses them (RFC 9773 section 4.1).
+  [[nodiscard]] std::vector<std::uint8_t> serial_bytes() const;
+  /// The keyIdentifier of the authorityKeyIdentifier extension; empty when there is none.
+  [[nodiscard]] std::vector<std::uint8_t> authority_key_id() const;
+  /// The value (the DER inside extnValue's OCTET STRING) of the extension with `oid`
+  /// (dotted form, e.g. "1.3.6.1.5.5.7.1.31"), and whether it is critical; nullopt when the
+  /// certificate has no such extension.
+  struct extension_value {
+    std::vector<std::uint8_t> der;
+    bool critical = false;
+  };
+  [[nodiscard]] std::optional<extension_value> extension(std::string_view oid) const;
   /// SHA-256 of the DER, upper-case hex bytes separated by colons ("AB:CD:...").
   [[nodiscard]] std::string sha256_fingerprint() const;
   /// The type of the subject public key. Throws `config_error` (`unsupported_key_type`)

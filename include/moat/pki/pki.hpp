@@ -5,6 +5,8 @@
 
 #include <moat/pki/builder.hpp>      // IWYU pragma: export
 #include <moat/pki/certificate.hpp>  // IWYU pragma: export
+#include <moat/pki/digest.hpp>       // IWYU pragma: export
+#include <moat/pki/encoding.hpp>     // IWYU pragma: export
 #include <moat/pki/errors.hpp>       // IWYU pragma: export
 #include <moat/pki/key.hpp>          // IWYU pragma: export
 #include <moat/pki/load.hpp>         // IWYU pragma: export
