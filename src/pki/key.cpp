@@ -193,6 +193,43 @@ std::vector<std::uint8_t> private_key::jws_sign(std::span<const std::uint8_t> da
   return out;
 }
 
+bool verify_jws_signature(std::span<const std::uint8_t> public_key_der, std::string_view alg,
+                          std::span<const std::uint8_t> data,
+                          std::span<const std::uint8_t> signature) {
+  auto pub = detail::new_pubkey();
+  const gnutls_datum_t spki = detail::as_datum(public_key_der);
+  if (gnutls_pubkey_import(pub.get(), &spki, GNUTLS_X509_FMT_DER) < 0) return false;
+  const detail::pubkey_info info = detail::describe(pub.get());
+  if (!info.supported) return false;
+  gnutls_sign_algorithm_t algo = GNUTLS_SIGN_UNKNOWN;
+  std::size_t rs_size = 0;  // ECDSA: the size of r and of s
+  if (alg == "ES256" && info.type == key_type::ecdsa_p256) {
+    algo = GNUTLS_SIGN_ECDSA_SHA256;
+    rs_size = 32;
+  } else if (alg == "ES384" && info.type == key_type::ecdsa_p384) {
+    algo = GNUTLS_SIGN_ECDSA_SHA384;
+    rs_size = 48;
+  } else if (alg == "EdDSA" && info.type == key_type::ed25519) {
+    algo = GNUTLS_SIGN_EDDSA_ED25519;
+  } else if (alg == "RS256" && info.type == key_type::rsa && info.bits >= 2048) {
+    algo = GNUTLS_SIGN_RSA_SHA256;
+  } else {
+    return false;
+  }
+  const gnutls_datum_t msg = detail::as_datum(data);
+  if (rs_size == 0) {
+    const gnutls_datum_t sig = detail::as_datum(signature);
+    return gnutls_pubkey_verify_data2(pub.get(), algo, 0, &msg, &sig) >= 0;
+  }
+  if (signature.size() != 2 * rs_size) return false;
+  const gnutls_datum_t r = detail::as_datum(signature.first(rs_size));
+  const gnutls_datum_t s_part = detail::as_datum(signature.subspan(rs_size));
+  owned_datum der;
+  if (gnutls_encode_rs_value(&der, &r, &s_part) < 0) return false;
+  const gnutls_datum_t sig = detail::as_datum(der.bytes());
+  return gnutls_pubkey_verify_data2(pub.get(), algo, 0, &msg, &sig) >= 0;
+}
+
 std::string private_key::public_jwk() const {
   const auto& k = get();
   switch (k.type) {

@@ -118,3 +118,28 @@ TEST(PkiCertificateIdentity, SerialBytesKeepTheLeadingZeroAndTheAuthorityKeyIdNa
           leaf_key);
   EXPECT_TRUE(no_ids.authority_key_id().empty());
 }
+
+TEST(PkiJwsVerification, EachKeyTypesJwsSignatureVerifiesAndNothingElseDoes) {
+  const std::vector<std::uint8_t> data = bytes("eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ");
+  const std::pair<pki::key_type, std::string_view> kinds[] = {{pki::key_type::ecdsa_p256, "ES256"},
+                                                              {pki::key_type::ecdsa_p384, "ES384"},
+                                                              {pki::key_type::ed25519, "EdDSA"},
+                                                              {pki::key_type::rsa, "RS256"}};
+  for (const auto& [type, alg] : kinds) {
+    const auto key = pki::private_key::generate(type);
+    EXPECT_EQ(key.jws_algorithm(), alg);
+    const auto sig = key.jws_sign(data);
+    const auto spki = key.public_key_der();
+    EXPECT_TRUE(pki::verify_jws_signature(spki, alg, data, sig)) << alg;
+    auto tampered = data;
+    tampered.back() ^= 1U;
+    EXPECT_FALSE(pki::verify_jws_signature(spki, alg, tampered, sig)) << alg;
+    auto bad_sig = sig;
+    bad_sig[bad_sig.size() / 2] ^= 1U;
+    EXPECT_FALSE(pki::verify_jws_signature(spki, alg, data, bad_sig)) << alg;
+    // The wrong algorithm for the key, "none", and a key that does not parse.
+    EXPECT_FALSE(pki::verify_jws_signature(spki, alg == "ES256" ? "ES384" : "ES256", data, sig));
+    EXPECT_FALSE(pki::verify_jws_signature(spki, "none", data, {}));
+    EXPECT_FALSE(pki::verify_jws_signature(bytes("not a key"), alg, data, sig));
+  }
+}

@@ -118,6 +118,16 @@ class private_key {
   std::shared_ptr<const detail::key_impl> impl_;
 };
 
+/// Verifies a JWS signature (RFC 7515/7518/8037) over `data` by the public key
+/// `public_key_der` (a DER SubjectPublicKeyInfo). `alg` is "ES256" (P-256), "ES384" (P-384),
+/// "EdDSA" (Ed25519) or "RS256" (RSA of at least 2048 bits); an ECDSA `signature` is the JWS
+/// form `r || s`. False for a wrong signature, an algorithm that does not fit the key, an
+/// algorithm not listed, or a key that does not parse -- never an exception.
+/// Thread-safety: reentrant.
+[[nodiscard]] bool verify_jws_signature(std::span<const std::uint8_t> public_key_der,
+                                        std::string_view alg, std::span<const std::uint8_t> data,
+                                        std::span<const std::uint8_t> signature);
+
 /// Loads a private key from a file: PEM (PKCS#8, encrypted PKCS#8, PKCS#1 "RSA PRIVATE
 /// KEY", SEC1 "EC PRIVATE KEY", OpenSSL-encrypted traditional PEM) or DER.
 ///
