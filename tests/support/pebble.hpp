@@ -48,7 +48,9 @@ struct pebble_options {
   bool always_valid = false;
   /// PEBBLE_WFE_NONCEREJECT: percent of good nonces answered with badNonce; nullopt = 5.
   std::optional<int> nonce_reject_percent{};
-  /// PEBBLE_AUTHZREUSE: percent of new orders that reuse a valid authorization; nullopt = 50.
+  /// PEBBLE_AUTHZREUSE: how often a new order reuses a valid authorization of the same account
+  /// for an identifier; nullopt = 50. Pebble 2.4.0 reuses when rand(100) <= percent, so 0 still
+  /// reuses one time in 100 and 50 means 51%.
   std::optional<int> authz_reuse_percent{};
   /// PEBBLE_WFE_ORDERS_PER_PAGE: orders per page of an account's order list; nullopt = 3.
   std::optional<int> orders_per_page{};

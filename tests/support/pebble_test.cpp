@@ -149,7 +149,12 @@ TEST(PebbleFixture, TxtRecordsCanBeSetOnlyWithTheMockDns) {
   EXPECT_THROW(without.set_txt("_acme-challenge.moat.test", "value"), std::logic_error);
 }
 
-// certbot, run as an unprivileged-style client: its own config, work and logs directories,
+// certbot 2.1 retries a badNonce only once, and when the retry is refused too it crashes
+// ("AttributeError: can't set attribute", certbot#9539, fixed in 2.2 -- Debian has 2.1 on
+// Python 3.11): at Pebble's default 5% that is about 2% of runs, so its tests turn it off.
+constexpr int certbot_nonce_reject = 0;
+
+// certbot with its own config, work and logs directories (nothing under /etc/letsencrypt),
 // trusting the test CA through REQUESTS_CA_BUNDLE (Python requests).
 std::vector<std::string> certbot_argv(const pebble& p, const temp_dir& work,
                                       std::vector<std::string> args) {
@@ -174,7 +179,9 @@ std::vector<std::string> certbot_argv(const pebble& p, const temp_dir& work,
 TEST(PebbleFixture, CertbotRegistersOnlyWithTheEabKeysGiven) {
   REQUIRE_PEBBLE();
   if (!have_program("certbot")) GTEST_SKIP() << "certbot is not installed";
-  pebble p({.eab_required = true, .eab_keys = {{eab_kid, eab_key}}});
+  pebble p({.eab_required = true,
+            .eab_keys = {{eab_kid, eab_key}},
+            .nonce_reject_percent = certbot_nonce_reject});
   auto attempt = [&](std::vector<std::string> args) {
     temp_dir work;
     args.insert(args.begin(), "register");
@@ -199,7 +206,7 @@ TEST(PebbleFixture, CertbotRegistersOnlyWithTheEabKeysGiven) {
 TEST(PebbleFixture, CertbotObtainsACertificateForLocalhostAndAMockDnsName) {
   REQUIRE_PEBBLE();
   if (!have_program("certbot")) GTEST_SKIP() << "certbot is not installed";
-  pebble p;
+  pebble p({.nonce_reject_percent = certbot_nonce_reject});
   temp_dir work;
   // HTTP-01 on the fixture's port: Pebble resolves both names through the mock DNS to
   // 127.0.0.1, where certbot's standalone server listens.
