@@ -1,10 +1,11 @@
-// One connection (Ranch's connection process): the PROXY header, the TLS handshake, the
-// handler in its own try block, and one log line when it ends abnormally. Also the
-// `connection` handle handlers see, and the event-handler style's loop.
+// One connection (Ranch's connection process): the PROXY header, the TLS handshake (none over
+// plain TCP), the handler in its own try block, and one log line when it ends abnormally.
+// Also the `connection` handle handlers see, and the event-handler style's loop.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -138,24 +139,30 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
     }
   } guard{this, w, st->id};
 
-  std::vector<std::uint8_t> early;  // bytes read with the PROXY header that belong to TLS
+  // Bytes read with the PROXY header: the start of the ClientHello, or of the application's
+  // data over plain TCP.
+  std::vector<std::uint8_t> early;
   if (opts.proxy != proxy_protocol::none && !co_await read_proxy_header(*this, sock, *st, early)) {
     co_return;
   }
-  st->sock.emplace(tls::socket::upgrade(std::move(sock), ctx, {}, opts.socket));
-  if (!early.empty()) {
-    auto& engine = st->sock->tls_stream().engine();
-    auto into = engine.prepare_input(early.size());
-    std::copy(early.begin(), early.end(), into.begin());
-    engine.commit_input(early.size());
+  if (!ctx) {
+    st->sock.emplace(tls::socket::plain(std::move(sock), opts.socket, early));
+  } else {
+    st->sock.emplace(tls::socket::upgrade(std::move(sock), *ctx, {}, opts.socket));
+    if (!early.empty()) {
+      auto& engine = st->sock->tls_stream().engine();
+      auto into = engine.prepare_input(early.size());
+      std::copy(early.begin(), early.end(), into.begin());
+      engine.commit_input(early.size());
+    }
+    if (auto ec = co_await st->sock->handshake(opts.handshake_timeout)) {
+      // Cut short by stop() after the grace period: not the peer's failure.
+      if (stopping && ec == std::errc::operation_canceled) co_return;
+      log_handshake_failure(*this, w, *st, ec, st->sock->tls_stream().engine().alert_sent());
+      co_return;
+    }
+    w.counters.handshakes.add();
   }
-  if (auto ec = co_await st->sock->handshake(opts.handshake_timeout)) {
-    // Cut short by stop() after the grace period: not the peer's failure.
-    if (stopping && ec == std::errc::operation_canceled) co_return;
-    log_handshake_failure(*this, w, *st, ec, st->sock->tls_stream().engine().alert_sent());
-    co_return;
-  }
-  w.counters.handshakes.add();
   w.conns.set_phase(*st, "established");
 
   connection conn(st);
@@ -177,7 +184,8 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
     w.counters.handler_failures.add();
     log->error("listener {}: handler for {} (connection {}) failed: {}; alert sent: {}", opts.name,
                endpoint_text(st->peer), st->id, failure_text,
-               tls::alert_name(tls::alert_for(tls::errc::handler_failed)));
+               ctx ? tls::alert_name(tls::alert_for(tls::errc::handler_failed))
+                   : std::string("none (plain TCP)"));
     co_await st->sock->abort(tls::errc::handler_failed);
     co_return;
   }
@@ -192,11 +200,31 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
 // ---- connection -------------------------------------------------------------------------
 
 awaitable<tls::result<std::span<const std::uint8_t>>> connection::recv_view(
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, on_drain drain) {
   auto& st = *st_;
   auto* o = st.owner;
   if (timeout < 0ms && o->opts.idle_timeout > 0ms) timeout = o->opts.idle_timeout;
-  auto r = co_await st.sock->recv_view(0, timeout);
+  tls::result<std::span<const std::uint8_t>> r = make_error_code(tls::errc::shutting_down);
+  if (drain == on_drain::wait) {
+    r = co_await st.sock->recv_view(0, timeout);
+  } else {
+    if (o->stopping) co_return r;
+    // stop() sets `stopping`, then emits the signal on this connection's thread: a drain that
+    // begins after the check above finds the signal in place.
+    asio::cancellation_signal signal;
+    st.drain_signal = &signal;
+    struct unset {
+      detail::connection_state& s;
+      ~unset() { s.drain_signal = nullptr; }
+    } guard{st};
+    try {
+      r = co_await asio::co_spawn(st.sock->get_executor(), st.sock->recv_view(0, timeout),
+                                  asio::bind_cancellation_slot(signal.slot(), asio::use_awaitable));
+    } catch (const boost::system::system_error&) {
+      // Cancelled before the read began to wait: Asio throws at its next co_await.
+      r = make_error_code(std::errc::operation_canceled);
+    }
+  }
   if (r) {
     st.w->counters.bytes_in.add(r->size());
   } else if (o->stopping && r.error() != tls::errc::closed) {
@@ -208,8 +236,8 @@ awaitable<tls::result<std::span<const std::uint8_t>>> connection::recv_view(
 }
 
 awaitable<tls::result<std::vector<std::uint8_t>>> connection::recv(
-    std::chrono::milliseconds timeout) {
-  auto r = co_await recv_view(timeout);
+    std::chrono::milliseconds timeout, on_drain drain) {
+  auto r = co_await recv_view(timeout, drain);
   if (!r) co_return r.error();
   co_return std::vector<std::uint8_t>(r->begin(), r->end());
 }

@@ -29,12 +29,12 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-listener::impl::impl(listener_options o, tls::options t, handler hh)
+listener::impl::impl(listener_options o, std::optional<tls::options> t, handler hh)
     : opts(std::move(o)),
       h(std::move(hh)),
-      ctx(tls::role::server, with_handshake_timeout(std::move(t))),
       log(opts.logger ? opts.logger : default_logger()),
       limiter(opts.max_connections) {
+  if (t) ctx.emplace(tls::role::server, with_handshake_timeout(std::move(*t)));
   validate();
   const unsigned n =
       opts.workers != 0 ? opts.workers : std::max(1U, std::thread::hardware_concurrency());
@@ -77,9 +77,11 @@ void listener::impl::bind_all() {
   for (const auto& requested : opts.addresses) {
     tcp::endpoint ep = requested;
     for (auto& w : workers) {
+      const tls::listen_options lo{.backlog = opts.backlog, .reuse_port = true};
       try {
-        w->listening.push_back(tls::listen_socket::listen(
-            w->io->get_executor(), ep, ctx, {.backlog = opts.backlog, .reuse_port = true}));
+        w->listening.push_back(
+            ctx ? tls::listen_socket::listen(w->io->get_executor(), ep, *ctx, lo)
+                : tls::listen_socket::listen_plain(w->io->get_executor(), ep, lo));
       } catch (const std::system_error& e) {
         throw config_error(fmt::format("listen '{}'", endpoint_text(ep)), e.code());
       }
@@ -100,9 +102,15 @@ void listener::impl::start() {
       wp->io->run();
     });
   }
-  const auto s = ctx.summary();
   std::vector<std::string> addrs;
   for (const auto& ep : bound) addrs.push_back(endpoint_text(ep));
+  if (!ctx) {
+    log->info("listener {} started on {} ({} workers, max {} connections, packet {}): plain TCP",
+              opts.name, fmt::join(addrs, ", "), workers.size(), limiter.max(),
+              framing::to_string(opts.socket.packet));
+    return;
+  }
+  const auto s = ctx->summary();
   std::vector<std::string> vers;
   for (auto v : s.versions) vers.emplace_back(tls::to_string(v));
   log->info(
@@ -169,6 +177,11 @@ void listener::impl::stop() {
       closed.push_back(done->get_future());
       asio::post(*w->io, [wp = w.get(), done] {
         for (auto& ls : wp->listening) ls.close();
+        // Connections waiting between messages with on_drain::interrupt end now.
+        for (auto& st : wp->conns.all()) {
+          if (st->drain_signal != nullptr)
+            st->drain_signal->emit(asio::cancellation_type::terminal);
+        }
         done->set_value();
       });
     }
@@ -233,6 +246,9 @@ void listener::impl::stop() {
 listener::listener(listener_options opts, tls::options tls_opts, handler h)
     : impl_(std::make_unique<impl>(std::move(opts), std::move(tls_opts), std::move(h))) {}
 
+listener::listener(listener_options opts, plain_tcp_t, handler h)
+    : impl_(std::make_unique<impl>(std::move(opts), std::nullopt, std::move(h))) {}
+
 listener::~listener() {
   impl_->stop();
   if (impl_->stopper.joinable()) impl_->stopper.join();
@@ -292,14 +308,18 @@ void listener::set_max_connections(std::size_t n) {
 }
 
 void listener::reload(tls::options tls_opts) {
+  if (!impl_->ctx) {
+    throw config_error("reload", std::make_error_code(std::errc::invalid_argument),
+                       "listener '" + impl_->opts.name + "' is plain TCP: it has no certificate");
+  }
   try {
-    impl_->ctx.reload(impl_->with_handshake_timeout(std::move(tls_opts)));
+    impl_->ctx->reload(impl_->with_handshake_timeout(std::move(tls_opts)));
   } catch (const config_error& e) {
     impl_->log->error("listener {}: reload rejected, the old certificate stays in service: {}",
                       impl_->opts.name, e.what());
     throw;
   }
-  const auto s = impl_->ctx.summary();
+  const auto s = impl_->ctx->summary();
   impl_->log->info("listener {}: reloaded; certificate {}, expires {}, sha256 {}", impl_->opts.name,
                    s.certificate_subject, s.certificate_expiry, s.certificate_fingerprint);
 }
@@ -334,8 +354,14 @@ std::vector<boost::asio::ip::tcp::endpoint> listener::local_endpoints() const {
   return impl_->bound;
 }
 
+bool listener::is_tls() const noexcept {
+  return impl_->ctx.has_value();
+}
+
 tls::context listener::context() const {
-  return impl_->ctx;
+  if (!impl_->ctx)
+    throw std::logic_error("moat::server::listener: a plain TCP listener has no TLS context");
+  return *impl_->ctx;
 }
 
 }  // namespace moat::server

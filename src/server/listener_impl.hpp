@@ -4,7 +4,7 @@
 //   listener.cpp    the listener: workers, start, suspend/resume, stop (drain), reload
 //   acceptor.cpp    one accept loop per listening socket per worker
 //   limiter.*       the exact, global connection limit and the accept gate
-//   connection.cpp  one connection: PROXY header, handshake, its handler, its end
+//   connection.cpp  one connection: PROXY header, handshake (TLS), its handler, its end
 //   registry.*      a worker's live connections (listing, closing the rest at stop)
 //   stats.*         counters, failure reasons and the rate-limited failure log
 
@@ -49,7 +49,7 @@ struct worker {
 struct listener::impl {
   listener_options opts;
   handler h;
-  tls::context ctx;
+  std::optional<tls::context> ctx;  // none: plain TCP
   std::shared_ptr<spdlog::logger> log;
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<boost::asio::ip::tcp::endpoint> bound;
@@ -74,7 +74,7 @@ struct listener::impl {
   std::mutex io_mu;     // the workers' io_contexts exist while it is held (suspend vs stop)
   std::thread stopper;  // runs stop() when it was called from a handler (a worker thread)
 
-  impl(listener_options o, tls::options t, handler hh);
+  impl(listener_options o, std::optional<tls::options> t, handler hh);
 
   [[nodiscard]] tls::options with_handshake_timeout(tls::options t) const;
   void validate() const;

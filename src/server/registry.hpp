@@ -3,6 +3,7 @@
 // stop() closes when the grace period is over. Thread-safe: the worker adds and removes, any
 // thread lists.
 
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
@@ -30,6 +31,8 @@ struct connection_state {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::optional<tls::socket> sock;
   std::error_code end_reason;  // why the connection ended abnormally (logged once)
+  // Set while a recv with on_drain::interrupt waits: stop() emits it (on the worker's thread).
+  boost::asio::cancellation_signal* drain_signal = nullptr;
 };
 }  // namespace detail
 

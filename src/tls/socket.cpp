@@ -178,8 +178,17 @@ socket socket::upgrade(asio::ip::tcp::socket tcp, const context& ctx, std::strin
       std::make_shared<state>(std::move(tcp), ctx, std::move(server_name), std::move(key), opts));
 }
 
-socket socket::plain(asio::ip::tcp::socket tcp, socket_options opts) {
-  return socket(std::make_shared<state>(std::move(tcp), opts));
+socket socket::plain(asio::ip::tcp::socket tcp, socket_options opts,
+                     std::span<const std::uint8_t> received) {
+  auto st = std::make_shared<state>(std::move(tcp), opts);
+  if (!received.empty()) {
+    if (opts.packet == framing::packet_mode::raw) {
+      st->raw.assign(received.begin(), received.end());
+    } else {
+      st->dec.feed(received);
+    }
+  }
+  return socket(std::move(st));
 }
 
 awaitable<result<socket>> socket::connect_plain(asio::any_io_executor ex, std::string host,
@@ -383,13 +392,10 @@ asio::any_io_executor socket::get_executor() const {
   return checked().tcp().get_executor();
 }
 
-listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,
-                                    const context& ctx, listen_options opts) {
-  if (ctx.side() != role::server) {
-    throw config_error("listen", make_error_code(errc::invalid_option),
-                       "the context was built for the client role");
-  }
-  asio::ip::tcp::acceptor a(ex);
+asio::ip::tcp::acceptor listen_socket::bind(asio::any_io_executor ex,
+                                            const asio::ip::tcp::endpoint& ep,
+                                            const listen_options& opts) {
+  asio::ip::tcp::acceptor a(std::move(ex));
   boost::system::error_code ec;
   auto check = [&](const char* what) {
     if (ec) {
@@ -412,13 +418,30 @@ listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tc
   check("bind");
   a.listen(opts.backlog, ec);
   check("listen");
+  return a;
+}
+
+listen_socket listen_socket::listen(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,
+                                    const context& ctx, listen_options opts) {
+  if (ctx.side() != role::server) {
+    throw config_error("listen", make_error_code(errc::invalid_option),
+                       "the context was built for the client role");
+  }
+  auto a = bind(std::move(ex), ep, opts);
   return listen_socket(std::move(a), ctx, std::move(opts));
+}
+
+listen_socket listen_socket::listen_plain(asio::any_io_executor ex,
+                                          const asio::ip::tcp::endpoint& ep, listen_options opts) {
+  auto a = bind(std::move(ex), ep, opts);
+  return listen_socket(std::move(a), std::nullopt, std::move(opts));
 }
 
 awaitable<result<socket>> listen_socket::transport_accept() {
   auto [ec, tcp] = co_await acceptor_.async_accept(tuple_awaitable);
   if (ec) co_return to_std(ec);
-  co_return socket(std::make_shared<socket::state>(std::move(tcp), ctx_, std::string{},
+  if (!ctx_) co_return socket::plain(std::move(tcp), opts_.accepted);
+  co_return socket(std::make_shared<socket::state>(std::move(tcp), *ctx_, std::string{},
                                                    std::string{}, opts_.accepted));
 }
 

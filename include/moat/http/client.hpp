@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <memory>
 #include <moat/http/errors.hpp>
+#include <moat/http/message.hpp>
 #include <moat/tls/options.hpp>
 #include <moat/tls/socket.hpp>
 #include <string>
@@ -23,13 +24,7 @@ class logger;
 
 namespace moat::http {
 
-/// Header fields (Beast's container: case-insensitive names, repeated fields kept).
-using fields = boost::beast::http::fields;
-/// A response with its body as a string.
-using response = boost::beast::http::response<boost::beast::http::string_body>;
-/// A value or the error that prevented it.
-template <class T>
-using result = tls::result<T>;
+// fields, response and result<T> are defined in message.hpp.
 
 /// Client options. Defaults are safe: verification on, bounded sizes and times.
 struct client_options {

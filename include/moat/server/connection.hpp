@@ -20,6 +20,16 @@ namespace detail {
 struct connection_state;
 }
 
+/// What a waiting recv does when the listener starts draining (stop()).
+enum class on_drain {
+  /// Goes on waiting: for the data, its timeout, or the end of the grace period.
+  wait,
+  /// Returns tls::errc::shutting_down at once -- for a connection between two messages that
+  /// has nothing left to finish (an HTTP connection waiting for its next request). Also
+  /// returned at once by a recv that starts once the listener is draining.
+  interrupt,
+};
+
 /// A connection owned by the listener: the handler borrows it for the connection's life.
 /// Used from the connection's own executor (one strand); not thread-safe.
 class connection {
@@ -29,12 +39,13 @@ class connection {
   /// The next message (in the listener's packet mode). Without a timeout the listener's
   /// idle timeout applies (errc::recv_timeout). errc::closed when the peer is done, and when
   /// the listener is shutting down and this connection has outlived the grace period.
+  /// `drain`: whether the start of a drain ends the wait (see on_drain).
   [[nodiscard]] boost::asio::awaitable<tls::result<std::vector<std::uint8_t>>> recv(
-      std::chrono::milliseconds timeout = tls::infinity);
+      std::chrono::milliseconds timeout = tls::infinity, on_drain drain = on_drain::wait);
   /// recv without a copy: a view of the message in the connection's buffer, valid until the
   /// next recv or recv_view (or the handler's return).
   [[nodiscard]] boost::asio::awaitable<tls::result<std::span<const std::uint8_t>>> recv_view(
-      std::chrono::milliseconds timeout = tls::infinity);
+      std::chrono::milliseconds timeout = tls::infinity, on_drain drain = on_drain::wait);
   /// Sends one message.
   [[nodiscard]] boost::asio::awaitable<std::error_code> send(std::span<const std::uint8_t> data);
   [[nodiscard]] boost::asio::awaitable<std::error_code> send(std::string_view data);

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// A supervised TLS listener: acceptor pools on every core (one SO_REUSEPORT socket and one
-/// io_context per worker, share-nothing), one isolated handler per connection, an exact global
-/// connection limit, handshake and idle timeouts, graceful drain and certificate hot reload.
+/// A supervised TLS (or plain TCP) listener: acceptor pools on every core (one SO_REUSEPORT socket
+/// and one io_context per worker, share-nothing), one isolated handler per connection, an exact
+/// global connection limit, handshake and idle timeouts, graceful drain and certificate hot reload.
 /// Ranch and the OTP recipe, in C++.
 
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +34,16 @@ using event_handler_factory = std::function<std::unique_ptr<event_handler>()>;
 /// Either style.
 using handler = std::variant<coroutine_handler, event_handler_factory>;
 
+/// Chooses plain TCP for a listener: `listener(opts, plain_tcp, handler)`. A plain listener
+/// has no handshake (the handler runs as soon as the connection is accepted, after the PROXY
+/// header if any) and nothing to reload; everything else -- limits, drain, idle timeout,
+/// stats, logging -- works as over TLS.
+struct plain_tcp_t {
+  explicit plain_tcp_t() = default;
+};
+/// The plain_tcp_t value.
+inline constexpr plain_tcp_t plain_tcp{};
+
 /// Which PROXY protocol header (from a load balancer) precedes the TLS handshake.
 enum class proxy_protocol { none, v1, v2, any };
 
@@ -47,6 +57,7 @@ struct listener_options {
   /// meanwhile, so the excess waits in the kernel's backlog; no client waits while a slot is
   /// free.
   std::size_t max_connections = 16384;
+  /// TLS: the whole handshake; plain TCP: only the PROXY header, if any.
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds idle_timeout{0};        ///< 0 = none; else recv without data closes
   std::chrono::milliseconds shutdown_grace{10000};  ///< drain time on stop()
@@ -66,7 +77,7 @@ struct listener_options {
 struct stats {
   std::size_t active = 0;        ///< connections now (handshaking or established)
   std::uint64_t accepted = 0;    ///< TCP connections accepted
-  std::uint64_t handshakes = 0;  ///< successful handshakes
+  std::uint64_t handshakes = 0;  ///< successful handshakes (none on a plain TCP listener)
   std::uint64_t handshake_failures = 0;
   std::map<std::string, std::uint64_t> handshake_failures_by_reason;  ///< reason_name → count
   std::uint64_t handler_failures = 0;                                 ///< handlers that threw
@@ -81,10 +92,10 @@ struct connection_summary {
   std::uint64_t id = 0;
   boost::asio::ip::tcp::endpoint peer;
   std::chrono::milliseconds age{0};
-  std::string state;  ///< "handshake", "established", "closing"
-  std::string tls_version;
-  std::string cipher;
-  std::string sni;
+  std::string state;        ///< "handshake", "established", "closing"
+  std::string tls_version;  ///< empty on a plain TCP listener (and before the handshake)
+  std::string cipher;       ///< likewise
+  std::string sni;          ///< likewise
 };
 
 /// A running listener. Construction validates everything (TLS options, files, addresses) and
@@ -94,7 +105,10 @@ struct connection_summary {
 /// the listener's own threads (a handler).
 class listener {
  public:
+  /// A TLS listener.
   listener(listener_options opts, tls::options tls_opts, handler h);
+  /// A plain TCP listener (see plain_tcp_t).
+  listener(listener_options opts, plain_tcp_t, handler h);
   ~listener();
   listener(const listener&) = delete;
   listener& operator=(const listener&) = delete;
@@ -119,14 +133,18 @@ class listener {
   /// Changes the connection limit at run time (takes effect for the next accepts).
   void set_max_connections(std::size_t n);
   /// Validates `tls_opts` and uses it for every later handshake; live connections keep theirs.
-  /// Throws moat::config_error and keeps the old configuration if the new one is invalid.
+  /// Throws moat::config_error and keeps the old configuration if the new one is invalid, or
+  /// if this is a plain TCP listener.
   void reload(tls::options tls_opts);
 
   [[nodiscard]] stats get_stats() const;
   [[nodiscard]] std::vector<connection_summary> connections() const;
   /// The bound addresses (with the real ports when 0 was asked for).
   [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
-  /// The current TLS context (for its summary).
+  /// Whether connections use TLS (false for a plain TCP listener).
+  [[nodiscard]] bool is_tls() const noexcept;
+  /// The current TLS context (for its summary). Throws std::logic_error on a plain TCP
+  /// listener.
   [[nodiscard]] tls::context context() const;
 
   struct impl;

@@ -87,8 +87,10 @@ class socket {
   /// The same framed socket over plain TCP, without TLS: framing, delivery modes,
   /// backpressure, the send queue and timeouts work alike (EPMD, plain-TCP distribution).
   /// Ready at once: handshake() is not needed (it returns success). TLS-only calls
-  /// (connection_information, update_keys) return errc::wrong_mode.
-  [[nodiscard]] static socket plain(asio::ip::tcp::socket tcp, socket_options opts = {});
+  /// (connection_information, update_keys) return errc::wrong_mode. `received`: bytes
+  /// already read from the connection (e.g. behind a PROXY header), delivered first.
+  [[nodiscard]] static socket plain(asio::ip::tcp::socket tcp, socket_options opts = {},
+                                    std::span<const std::uint8_t> received = {});
   /// Connects over plain TCP within `timeout`.
   [[nodiscard]] static asio::awaitable<result<socket>> connect_plain(
       asio::any_io_executor ex, std::string host, std::uint16_t port,
@@ -169,25 +171,32 @@ struct listen_options {
   socket_options accepted{};  ///< options given to each accepted socket
 };
 
-/// A listening TCP socket for TLS servers (Erlang's `ssl:listen/2`). Movable; use from one
-/// strand.
+/// A listening TCP socket for TLS servers (Erlang's `ssl:listen/2`), or for plain TCP ones
+/// (`gen_tcp:listen/2`). Movable; use from one strand.
 class listen_socket {
  public:
   /// Binds and listens. Throws std::system_error whose message names the address.
   [[nodiscard]] static listen_socket listen(asio::any_io_executor ex,
                                             const asio::ip::tcp::endpoint& ep, const context& ctx,
                                             listen_options opts = {});
-  /// Accepts one TCP connection (no handshake yet: call handshake() on the result).
+  /// Binds and listens for plain TCP: accepted sockets are socket::plain ones.
+  [[nodiscard]] static listen_socket listen_plain(asio::any_io_executor ex,
+                                                  const asio::ip::tcp::endpoint& ep,
+                                                  listen_options opts = {});
+  /// Accepts one TCP connection (no handshake yet: call handshake() on the result; a plain
+  /// one is ready at once).
   [[nodiscard]] asio::awaitable<result<socket>> transport_accept();
   [[nodiscard]] asio::ip::tcp::endpoint local_endpoint() const;
   [[nodiscard]] asio::ip::tcp::acceptor& acceptor() noexcept { return acceptor_; }
   void close();
 
  private:
-  listen_socket(asio::ip::tcp::acceptor a, context ctx, listen_options o)
+  listen_socket(asio::ip::tcp::acceptor a, std::optional<context> ctx, listen_options o)
       : acceptor_(std::move(a)), ctx_(std::move(ctx)), opts_(std::move(o)) {}
+  static asio::ip::tcp::acceptor bind(asio::any_io_executor ex, const asio::ip::tcp::endpoint& ep,
+                                      const listen_options& opts);
   asio::ip::tcp::acceptor acceptor_;
-  context ctx_;
+  std::optional<context> ctx_;  // none: plain TCP
   listen_options opts_;
 };
 
