@@ -108,7 +108,8 @@ void run_check(const check_options& o) {
 }  // namespace
 
 void register_cert_commands(CLI::App& app) {
-  CLI::App* cert = app.add_subcommand("cert", "Make, show and check certificates");
+  CLI::App* cert =
+      app.add_subcommand("cert", "Make, show and check certificates; obtain them with ACME");
   cert->require_subcommand(1);
 
   auto ss = std::make_shared<self_signed_options>();
@@ -141,6 +142,8 @@ void register_cert_commands(CLI::App& app) {
   check->add_option("--password-file", ck->password_file,
                     "File whose first line is the key's password");
   check->callback([ck] { run_check(*ck); });
+
+  register_acme_cert_commands(*cert);
 }
 
 }  // namespace moat::cli

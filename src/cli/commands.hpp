@@ -9,6 +9,8 @@ namespace moat::cli {
 
 /// `moat cert self-signed | show | check`
 void register_cert_commands(CLI::App& app);
+/// `moat cert obtain | revoke | renewal-info` (ACME), under the `cert` subcommand.
+void register_acme_cert_commands(CLI::App& cert);
 /// `moat connect HOST:PORT ...`
 void register_connect_command(CLI::App& app);
 /// `moat serve ...`

@@ -1,0 +1,3 @@
+# docs/acme.md: obtaining a certificate in a few lines.
+add_executable(example_acme_obtain ${CMAKE_CURRENT_LIST_DIR}/acme_obtain.cpp)
+target_link_libraries(example_acme_obtain PRIVATE moat::acme moat_build_flags)

@@ -1,0 +1,108 @@
+// ACME Renewal Information (RFC 9773), revocation (RFC 8555 section 7.6), and the two
+// derived strings every client needs: the ARI certificate ID and the key authorization.
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <moat/error.hpp>
+#include <moat/pki/encoding.hpp>
+#include <moat/pki/errors.hpp>
+
+#include "acme/client_impl.hpp"
+#include "acme/jws.hpp"
+#include "acme/parse.hpp"
+
+namespace moat::acme {
+
+namespace json = boost::json;
+
+std::string renewal_certificate_id(const pki::certificate& cert) {
+  const auto aki = cert.authority_key_id();
+  if (aki.empty()) {
+    throw moat::config_error("certificate", pki::errc::invalid_argument,
+                             "it has no authority key identifier, so it has no ARI certificate ID");
+  }
+  return pki::base64url_encode(aki) + "." + pki::base64url_encode(cert.serial_bytes());
+}
+
+std::string key_authorization(std::string_view token, const pki::private_key& account_key) {
+  return std::string(token) + "." + detail::jwk_thumbprint(account_key);
+}
+
+net::awaitable<result<renewal_info>> client::get_renewal_info(const pki::certificate& cert) {
+  const operation_scope scope(*impl_);
+  auto& s = *impl_;
+  auto d = co_await s.get_directory();
+  if (!d) co_return d.error();
+  if (d->renewal_info.empty()) {
+    co_return error(errc::not_supported_by_ca, "renewalInfo",
+                    "the directory has no renewalInfo (RFC 9773)");
+  }
+  std::string id;
+  try {
+    id = renewal_certificate_id(cert);
+  } catch (const std::exception& e) {
+    co_return error(errc::invalid_request, "renewalInfo", e.what());
+  }
+  std::string url = d->renewal_info;
+  if (!url.ends_with('/')) url += '/';
+  url += id;
+  const std::string context = "renewalInfo " + url;
+  auto r = co_await s.get(context, url, body_kind::json);
+  if (!r) co_return r.error();
+  try {
+    renewal_info info = detail::parse_renewal_info(r->json);
+    if (r->retry_after) info.retry_after = *r->retry_after;
+    co_return info;
+  } catch (const detail::bad_document& e) {
+    co_return error(errc::bad_response, context, e.what());
+  }
+}
+
+namespace {
+
+std::string revocation_payload(const pki::certificate& cert, revocation_reason reason) {
+  json::object payload;
+  payload["certificate"] = pki::base64url_encode(cert.der());
+  payload["reason"] = static_cast<int>(reason);
+  return json::serialize(payload);
+}
+
+}  // namespace
+
+net::awaitable<result<void>> client::revoke(const pki::certificate& cert,
+                                            revocation_reason reason) {
+  const operation_scope scope(*impl_);
+  auto& s = *impl_;
+  auto d = co_await s.get_directory();
+  if (!d) co_return d.error();
+  if (d->revoke_cert.empty()) {
+    co_return error(errc::not_supported_by_ca, "revokeCert", "the directory has no revokeCert");
+  }
+  if (auto ok = co_await s.ensure_account(); !ok) co_return ok.error();
+  auto r = co_await s.post("revokeCert " + d->revoke_cert, d->revoke_cert,
+                           revocation_payload(cert, reason), body_kind::none);
+  if (!r) co_return r.error();
+  co_return result<void>{};
+}
+
+net::awaitable<result<void>> client::revoke_with_key(const pki::certificate& cert,
+                                                     const pki::private_key& cert_key,
+                                                     revocation_reason reason) {
+  const operation_scope scope(*impl_);
+  auto& s = *impl_;
+  auto d = co_await s.get_directory();
+  if (!d) co_return d.error();
+  if (d->revoke_cert.empty()) {
+    co_return error(errc::not_supported_by_ca, "revokeCert", "the directory has no revokeCert");
+  }
+  if (cert_key.empty() || cert.public_key_der() != cert_key.public_key_der()) {
+    co_return error(errc::invalid_request, "revokeCert",
+                    "the key given is not the certificate's key");
+  }
+  auto r = co_await s.post("revokeCert " + d->revoke_cert, d->revoke_cert,
+                           revocation_payload(cert, reason), body_kind::none, /*use_jwk=*/true,
+                           &cert_key);
+  if (!r) co_return r.error();
+  co_return result<void>{};
+}
+
+}  // namespace moat::acme
