@@ -16,6 +16,19 @@ std::error_code classify(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return errc::body_too_large;
   return errc::malformed_message;
 }
+// The only transfer coding a server takes is one "chunked" (RFC 9112 section 6.1). Anything
+// else -- several fields, a list, an unknown coding -- is where two parsers on the way may
+// read two different bodies (request smuggling), so it is refused.
+bool acceptable_transfer_encoding(const request_message& m) {
+  const auto n = m.count(bhttp::field::transfer_encoding);
+  if (n == 0) return true;
+  if (n > 1) return false;
+  auto v = m[bhttp::field::transfer_encoding];
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return beast::iequals(v, beast::string_view("chunked"));
+}
+
 }  // namespace
 
 request_reader::request_reader(request_limits limits) : limits_(limits) {
@@ -30,15 +43,17 @@ void request_reader::start_next() {
   parser_->body_limit(static_cast<std::uint64_t>(limits_.body_bytes));
   parser_->eager(true);
   started_ = false;
+  scan_ = 0;
 }
 
 void request_reader::compact() {
   // Consumed bytes go once they are the larger part (amortised linear).
   if (pos_ == buf_.size()) {
     buf_.clear();
-    pos_ = 0;
+    scan_ = pos_ = 0;
   } else if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
     buf_.erase(0, pos_);
+    scan_ = scan_ > pos_ ? scan_ - pos_ : 0;
     pos_ = 0;
   }
 }
@@ -60,6 +75,40 @@ request_reader::status request_reader::parse() {
       return status::need_more;
     }
     started_ = true;
+  }
+  if (!parser_->is_header_done()) {
+    // Beast is given the head only once all of it is here, and the head alone. Given part of
+    // a head, it answers "need more" or "malformed" depending on where the pieces were cut
+    // (it looks for the head's end before it looks at the start line again), and given the
+    // start of the body with it, it may judge the body before the head; given the whole head
+    // and nothing else, it always decides alike.
+    const auto end = buf_.find("\r\n\r\n", std::max(scan_, pos_));
+    if (end == std::string::npos) {
+      if (buf_.size() - pos_ >= limits_.header_bytes) {
+        error_ = errc::header_too_large;
+        return status::failed;
+      }
+      scan_ = buf_.size() < 3 ? 0 : buf_.size() - 3;
+      compact();
+      return status::need_more;
+    }
+    const std::size_t head = end + 4 - pos_;
+    if (head > limits_.header_bytes) {
+      error_ = errc::header_too_large;
+      return status::failed;
+    }
+    beast::error_code ec;
+    pos_ += parser_->put(boost::asio::buffer(buf_.data() + pos_, head), ec);
+    if (ec && ec != bhttp::error::need_more) {
+      error_ = classify(ec);
+      return status::failed;
+    }
+    // A whole head that Beast could not finish waits for a version or a field that its end
+    // has already ruled out ("GET / x\r\n\r\n").
+    if (!parser_->is_header_done() || !acceptable_transfer_encoding(parser_->get())) {
+      error_ = errc::malformed_message;
+      return status::failed;
+    }
   }
   while (pos_ < buf_.size() && !parser_->is_done()) {
     beast::error_code ec;

@@ -62,8 +62,9 @@ class request_reader {
 
   request_limits limits_;
   std::optional<parser> parser_;
-  std::string buf_;      // received, not yet consumed by the parser (from pos_)
-  std::size_t pos_ = 0;  // parsed up to here
+  std::string buf_;       // received, not yet consumed by the parser (from pos_)
+  std::size_t pos_ = 0;   // parsed up to here
+  std::size_t scan_ = 0;  // the head's end is not before here (a search resumes there)
   bool started_ = false;
   std::error_code error_;
 };

@@ -33,6 +33,8 @@ bool take_path(urls::url_view v, request_target& t) {
   auto p = u.encoded_path();
   t.encoded_path.assign(p.data(), p.size());
   if (t.encoded_path.empty()) t.encoded_path = "/";
+  // (Boost.URL 1.81 takes "http://h:80p/x" as port "80" and the path "p/x".)
+  if (t.encoded_path.front() != '/') return false;
   t.path = urls::pct_string_view(t.encoded_path).decode();
   if (t.path.find('\0') != std::string::npos) return false;
   if (v.has_query()) {

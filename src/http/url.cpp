@@ -61,6 +61,9 @@ result<url_parts> take_apart(urls::url_view v) {
   }
   p.host_header = p.port == default_port ? bracketed : fmt::format("{}:{}", bracketed, p.port);
   const auto path = v.encoded_path();
+  // A path after an authority starts with '/' (RFC 3986 section 3.3); Boost.URL 1.81 takes
+  // "http://h:80p/x" as port 80 and the path "p/x".
+  if (!path.empty() && path.front() != '/') return bad;
   p.target = path.empty() ? std::string("/") : std::string(path.data(), path.size());
   if (v.has_query()) {
     const auto q = v.encoded_query();

@@ -97,6 +97,21 @@ TEST(RequestReader, CallsGarbageMalformed) {
   }
 }
 
+TEST(RequestReader, RefusesTransferCodingsOtherThanOneChunked) {
+  for (std::string_view wire :
+       {std::string_view("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+        std::string_view("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
+    request_reader r({});
+    EXPECT_EQ(r.feed(bytes(wire)), status::failed) << wire;
+    EXPECT_EQ(r.error(), errc::malformed_message) << wire;
+  }
+  request_reader ok({});
+  EXPECT_EQ(ok.feed(bytes("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked \r\n\r\n"
+                          "1\r\na\r\n0\r\n\r\n")),
+            status::complete);
+}
+
 TEST(RequestReader, ReportsStartedHeaderDoneAndExpectContinue) {
   request_reader r({});
   EXPECT_FALSE(r.started());
@@ -144,14 +159,15 @@ TEST(RequestTarget, RefusesWhatAServerMustNotGuessAt) {
     for (auto& h : hosts) m.insert(bhttp::field::host, h);
     return !analyse_target(m).has_value();
   };
-  EXPECT_TRUE(refused("/", {}));             // HTTP/1.1 without Host
-  EXPECT_TRUE(refused("/", {"a", "b"}));     // two Hosts
-  EXPECT_TRUE(refused("/", {"user@host"}));  // user info
-  EXPECT_TRUE(refused("/", {"bad host"}));   // not a host
-  EXPECT_TRUE(refused("/%00", {"x"}));       // a NUL in the path
-  EXPECT_TRUE(refused("ftp://x/", {"x"}));   // not http(s)
-  EXPECT_TRUE(refused("x", {"x"}));          // no form at all
-  EXPECT_TRUE(refused("*", {"x"}));          // "*" is for OPTIONS only
+  EXPECT_TRUE(refused("/", {}));                  // HTTP/1.1 without Host
+  EXPECT_TRUE(refused("/", {"a", "b"}));          // two Hosts
+  EXPECT_TRUE(refused("/", {"user@host"}));       // user info
+  EXPECT_TRUE(refused("/", {"bad host"}));        // not a host
+  EXPECT_TRUE(refused("/%00", {"x"}));            // a NUL in the path
+  EXPECT_TRUE(refused("ftp://x/", {"x"}));        // not http(s)
+  EXPECT_TRUE(refused("x", {"x"}));               // no form at all
+  EXPECT_TRUE(refused("*", {"x"}));               // "*" is for OPTIONS only
+  EXPECT_TRUE(refused("http://h:80p/x", {"x"}));  // a port with a letter in it
   EXPECT_FALSE(refused("*", {"x"}, 11, bhttp::verb::options));
   EXPECT_FALSE(refused("/", {}, 10));  // HTTP/1.0 may omit Host
 }
@@ -176,7 +192,8 @@ TEST(ClientUrl, TakesAbsoluteUrlsApartWithTheDefaultPorts) {
 TEST(ClientUrl, RefusesUrlsItCannotUse) {
   for (std::string_view bad :
        {"", "not a url", "/relative", "http://", "http:///path", "http://user:pw@host/",
-        "http://host:0/", "http://host:99999/", "http://[v1.x]/", "mailto:someone@example.com"}) {
+        "http://host:0/", "http://host:99999/", "http://[v1.x]/", "http://host:80p/x",
+        "mailto:someone@example.com"}) {
     auto u = parse_url(bad);
     EXPECT_FALSE(u) << bad;
     if (!u && bad != "mailto:someone@example.com") {
