@@ -9,8 +9,9 @@
 #   bench/acme.sh                 # 5 runs per tool
 #   ACME_RUNS=3 ACME_TOOLS="certbot caddy" bench/acme.sh
 #
-# Environment: ACME_RUNS (5), ACME_TOOLS ("moat certbot lego caddy"), ACME_MOAT (the moat
-# binary; default build/release/src/cli/moat, else `moat` on PATH), ACME_TIMEOUT (120 s per
+# Environment: ACME_RUNS (5), ACME_TOOLS ("moat moat-api certbot lego caddy"), ACME_MOAT (the
+# moat binary; default build/release/src/cli/moat, else `moat` on PATH), ACME_MOAT_API (the
+# in-process timer, default build/release/bench/moat_acme_obtain), ACME_TIMEOUT (120 s per
 # run), ACME_WORK_DIR (a new /tmp/moat-acme-bench.XXXXXX: certificates, logs, the table),
 # BENCH_SKIP_SETUP=1 (no apt).
 #
@@ -31,7 +32,7 @@ case ${1:-} in
 esac
 
 runs=${ACME_RUNS:-5}
-tools=${ACME_TOOLS:-moat certbot lego caddy}
+tools=${ACME_TOOLS:-moat moat-api certbot lego caddy}
 run_timeout=${ACME_TIMEOUT:-120}
 work=${ACME_WORK_DIR:-$(mktemp -d /tmp/moat-acme-bench.XXXXXX)}
 mkdir -p "$work"
@@ -46,6 +47,9 @@ if [[ -z $moat_bin ]]; then
     moat_bin=$(command -v moat || true)
   fi
 fi
+
+# The in-process row's binary (bench/acme_obtain.cpp), built with -DMOAT_BUILD_BENCH=ON.
+moat_api_bin=${ACME_MOAT_API:-$ROOT/build/release/bench/moat_acme_obtain}
 
 # ---- Pebble, its listener certificate and its DNS ----------------------------------------------
 # The listener certificate comes from a throw-away CA made here; every client trusts that CA:
@@ -160,6 +164,13 @@ run_tool() {
       t1=$(now_ns)
       names_localhost "$d/cert.pem" || return 1
       ;;
+    moat-api)
+      timeout "$run_timeout" "$moat_api_bin" "$dir_url" "$ca" "$http_port" localhost \
+        >"$d/log" 2>&1 || return 1
+      elapsed_ns=$(awk '$1 == "elapsed_ns" {print $2}' "$d/log")
+      [[ -n $elapsed_ns ]] || return 1
+      return 0
+      ;;
     certbot)
       t0=$(now_ns)
       REQUESTS_CA_BUNDLE=$ca timeout "$run_timeout" certbot certonly --standalone \
@@ -223,6 +234,7 @@ EOF
 version_of() {
   case $1 in
     moat) echo "moat cert obtain" ;;
+    moat-api) echo "moat acme::client::obtain (in-process)" ;;
     certbot) echo "certbot $(dpkg-query -W -f='${Version}' certbot 2>/dev/null | sed 's/-[^-]*$//')" ;;
     lego) echo "lego $(dpkg-query -W -f='${Version}' lego 2>/dev/null | sed 's/-[^-]*$//')" ;;
     caddy) echo "Caddy $(caddy version 2>/dev/null | awk '{print $1}')" ;;
@@ -232,6 +244,11 @@ version_of() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$work/results.txt"
 for tool in $tools; do
+  if [[ $tool == moat-api && ! -x $moat_api_bin ]]; then
+    log "moat-api: $moat_api_bin is not built (cmake -DMOAT_BUILD_BENCH=ON)"
+    echo "moat-api notbuilt" >>"$work/results.txt"
+    continue
+  fi
   if [[ $tool == moat ]] && ! moat_available; then
     log "moat: 'moat cert obtain' is not built (${moat_bin:-no moat binary})"
     echo "moat notbuilt" >>"$work/results.txt"
@@ -269,7 +286,7 @@ stats() {
 }
 best=
 for tool in $tools; do
-  [[ $tool == moat ]] && continue
+  [[ $tool == moat || $tool == moat-api ]] && continue
   read -r med _ _ n _ < <(stats "$tool")
   ((n > 0)) || continue
   if [[ -z $best ]] || awk -v a="$med" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$med; fi
@@ -304,6 +321,7 @@ done
   echo
   echo "certbot: certonly --standalone (HTTP-01); lego: run --http; Caddy: automatic HTTPS, from" \
     "its start until it logs \"certificate obtained successfully\" (HTTP-01 or TLS-ALPN-01, its" \
-    "choice); moat: cert obtain --http-port."
+    "choice); moat: cert obtain --http-port, the whole process; moat in-process: the" \
+    "acme::client::obtain call alone (bench/acme_obtain.cpp)."
 } | tee "$work/table.md"
 log "table, logs and certificates in $work"
