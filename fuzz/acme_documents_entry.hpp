@@ -62,21 +62,23 @@ namespace moat::fuzz {
     ok = ok && attempt("challenge", [&] { (void)d::parse_challenge(doc); });
     std::string bad;
     ok = ok && attempt("order", [&] {
-      const auto o = d::parse_order(doc, "https://ca/order/1");
-      for (const auto& id : o.identifiers) {
-        if (id.type.empty() && id.value.empty()) bad = "an order identifier with nothing in it";
-      }
-    });
+           const auto o = d::parse_order(doc, "https://ca/order/1");
+           for (const auto& id : o.identifiers) {
+             if (id.type.empty() && id.value.empty())
+               bad = "an order identifier with nothing in it";
+           }
+         });
     ok = ok && attempt("authorization", [&] {
-      const auto a = d::parse_authorization(doc, "https://ca/authz/1");
-      (void)a.challenges.size();
-    });
+           const auto a = d::parse_authorization(doc, "https://ca/authz/1");
+           (void)a.challenges.size();
+         });
     ok = ok && attempt("renewal_info", [&] {
-      const auto r = d::parse_renewal_info(doc);
-      if (!(r.window_start < r.window_end)) bad = "a renewal window that does not end after it starts";
-      const auto p = r.pick(0.5);
-      if (p < r.window_start || p >= r.window_end) bad = "pick() outside the window";
-    });
+           const auto r = d::parse_renewal_info(doc);
+           if (!(r.window_start < r.window_end))
+             bad = "a renewal window that does not end after it starts";
+           const auto p = r.pick(0.5);
+           if (p < r.window_start || p >= r.window_end) bad = "pick() outside the window";
+         });
     if (!ok) return false;
     if (!bad.empty()) return violation(bad);
   }
@@ -87,7 +89,8 @@ namespace moat::fuzz {
     return violation("Retry-After out of range");
   }
   for (const auto& target : d::parse_links({text}, "alternate")) {
-    if (text.find(target) == std::string_view::npos) return violation("a Link target not in the input");
+    if (text.find(target) == std::string_view::npos)
+      return violation("a Link target not in the input");
   }
   (void)d::media_type(text);
   return true;

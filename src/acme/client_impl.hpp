@@ -64,6 +64,10 @@ struct client::impl {
 
   net::awaitable<result<account>> register_account();
   net::awaitable<result<account>> find_account();
+  /// revokeCert, signed by the account (cert_key null) or by the certificate's key.
+  net::awaitable<result<void>> send_revocation(const pki::certificate& cert,
+                                               revocation_reason reason,
+                                               const pki::private_key* cert_key);
   /// Registers when no account URL is known yet.
   net::awaitable<result<void>> ensure_account();
 

@@ -103,30 +103,27 @@ struct run {
     return std::min(w, s.opts.max_poll_interval);
   }
 
-  net::awaitable<result<order>> fetch_order(const std::string& url) {
-    const std::string context = "order " + url;
+  /// POST-as-GET of an order or an authorization, parsed by `parse`; keeps its Retry-After.
+  template <class T, class Parse>
+  net::awaitable<result<T>> fetch(const std::string& what, const std::string& url, Parse parse) {
+    const std::string context = what + " " + url;
     auto r = co_await s.post(context, url, "", body_kind::json);
     if (!r) co_return r.error();
     try {
-      order o = detail::parse_order(r->json, url);
+      T value = parse(r->json, url);
       last_retry_after = r->retry_after;
-      co_return o;
+      co_return value;
     } catch (const detail::bad_document& e) {
       co_return error(errc::bad_response, context, e.what());
     }
   }
 
+  net::awaitable<result<order>> fetch_order(const std::string& url) {
+    return fetch<order>("order", url, detail::parse_order);
+  }
+
   net::awaitable<result<authorization>> fetch_authorization(const std::string& url) {
-    const std::string context = "authorization " + url;
-    auto r = co_await s.post(context, url, "", body_kind::json);
-    if (!r) co_return r.error();
-    try {
-      authorization a = detail::parse_authorization(r->json, url);
-      last_retry_after = r->retry_after;
-      co_return a;
-    } catch (const detail::bad_document& e) {
-      co_return error(errc::bad_response, context, e.what());
-    }
+    return fetch<authorization>("authorization", url, detail::parse_authorization);
   }
 
   std::optional<std::chrono::seconds> last_retry_after;

@@ -68,41 +68,39 @@ std::string revocation_payload(const pki::certificate& cert, revocation_reason r
 
 }  // namespace
 
-net::awaitable<result<void>> client::revoke(const pki::certificate& cert,
-                                            revocation_reason reason) {
-  const operation_scope scope(*impl_);
-  auto& s = *impl_;
-  auto d = co_await s.get_directory();
+net::awaitable<result<void>> client::impl::send_revocation(const pki::certificate& cert,
+                                                           revocation_reason reason,
+                                                           const pki::private_key* cert_key) {
+  auto d = co_await get_directory();
   if (!d) co_return d.error();
   if (d->revoke_cert.empty()) {
     co_return error(errc::not_supported_by_ca, "revokeCert", "the directory has no revokeCert");
   }
-  if (auto ok = co_await s.ensure_account(); !ok) co_return ok.error();
-  auto r = co_await s.post("revokeCert " + d->revoke_cert, d->revoke_cert,
-                           revocation_payload(cert, reason), body_kind::none);
+  if (cert_key == nullptr) {
+    if (auto ok = co_await ensure_account(); !ok) co_return ok.error();
+  }
+  auto r = co_await post("revokeCert " + d->revoke_cert, d->revoke_cert,
+                         revocation_payload(cert, reason), body_kind::none,
+                         /*use_jwk=*/cert_key != nullptr, cert_key);
   if (!r) co_return r.error();
   co_return result<void>{};
+}
+
+net::awaitable<result<void>> client::revoke(const pki::certificate& cert,
+                                            revocation_reason reason) {
+  const operation_scope scope(*impl_);
+  co_return co_await impl_->send_revocation(cert, reason, nullptr);
 }
 
 net::awaitable<result<void>> client::revoke_with_key(const pki::certificate& cert,
                                                      const pki::private_key& cert_key,
                                                      revocation_reason reason) {
   const operation_scope scope(*impl_);
-  auto& s = *impl_;
-  auto d = co_await s.get_directory();
-  if (!d) co_return d.error();
-  if (d->revoke_cert.empty()) {
-    co_return error(errc::not_supported_by_ca, "revokeCert", "the directory has no revokeCert");
-  }
   if (cert_key.empty() || cert.public_key_der() != cert_key.public_key_der()) {
     co_return error(errc::invalid_request, "revokeCert",
                     "the key given is not the certificate's key");
   }
-  auto r = co_await s.post("revokeCert " + d->revoke_cert, d->revoke_cert,
-                           revocation_payload(cert, reason), body_kind::none, /*use_jwk=*/true,
-                           &cert_key);
-  if (!r) co_return r.error();
-  co_return result<void>{};
+  co_return co_await impl_->send_revocation(cert, reason, &cert_key);
 }
 
 }  // namespace moat::acme

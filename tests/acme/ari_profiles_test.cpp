@@ -11,6 +11,7 @@
 #include <moat/pki/pki.hpp>
 #include <mutex>
 
+#include "acme/scripted_ca.hpp"
 #include "support/support.hpp"
 
 namespace acme = moat::acme;
@@ -38,9 +39,9 @@ http::response answer(std::string body, bhttp::status st = bhttp::status::ok,
   return r;
 }
 
-class RenewalInfoAndProfiles : public ::testing::Test {
+class RenewalInfoAndProfiles : public test::scripted_ca_test {
  protected:
-  RenewalInfoAndProfiles() : ca_(dir_.path()), tls_leaf_(ca_.issue("localhost")) {
+  RenewalInfoAndProfiles() {
     http::router r;
     r.add(bhttp::verb::get, "/dir",
           [this](const http::incoming&) -> net::awaitable<http::response> {
@@ -99,16 +100,7 @@ class RenewalInfoAndProfiles : public ::testing::Test {
       res.set(bhttp::field::retry_after, "21600");
       co_return res;
     });
-    http::server_options o;
-    o.listener.name = "ari-ca";
-    o.listener.addresses = {{net::ip::make_address("127.0.0.1"), 0}};
-    o.listener.workers = 1;
-    o.tls = moat::tls::options{};
-    o.tls->certfile = tls_leaf_.certfile;
-    o.tls->keyfile = tls_leaf_.keyfile;
-    server_ = std::make_unique<http::server>(std::move(o), std::move(r));
-    server_->start();
-    base_ = "https://localhost:" + std::to_string(server_->local_endpoints().at(0).port());
+    serve(std::move(r), "ari-ca");
   }
 
   std::string order_json(std::string_view status, const std::string& cert_url) const {
@@ -119,24 +111,6 @@ class RenewalInfoAndProfiles : public ::testing::Test {
     return s + "}";
   }
 
-  acme::client_options options() const {
-    acme::client_options o;
-    o.directory_url = base_ + "/dir";
-    o.http.tls.cacertfile = ca_.certfile();
-    return o;
-  }
-
-  template <class T>
-  T run(net::awaitable<T> aw) {
-    return test::run(io_, std::move(aw), 30s);
-  }
-
-  test::temp_dir dir_;
-  test::test_ca ca_;
-  test::issued tls_leaf_;
-  net::io_context io_;
-  std::unique_ptr<http::server> server_;
-  std::string base_;
   std::mutex mutex_;
   std::vector<json::object> new_orders_;
   std::vector<std::string> ari_paths_;

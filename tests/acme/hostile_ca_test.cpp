@@ -14,6 +14,7 @@
 #include <moat/pki/pki.hpp>
 #include <thread>
 
+#include "acme/scripted_ca.hpp"
 #include "support/support.hpp"
 
 namespace acme = moat::acme;
@@ -34,22 +35,9 @@ http::response json_response(std::string body, bhttp::status st = bhttp::status:
 }
 
 /// A scripted ACME server over HTTPS on 127.0.0.1 with a certificate from a test CA.
-class HostileCa : public ::testing::Test {
+class HostileCa : public test::scripted_ca_test {
  protected:
-  HostileCa() : ca_(dir_.path()), leaf_(ca_.issue("localhost")) {}
-
-  void serve(http::router r) {
-    http::server_options o;
-    o.listener.name = "hostile-ca";
-    o.listener.addresses = {{net::ip::make_address("127.0.0.1"), 0}};
-    o.listener.workers = 1;
-    o.tls = moat::tls::options{};
-    o.tls->certfile = leaf_.certfile;
-    o.tls->keyfile = leaf_.keyfile;
-    server_ = std::make_unique<http::server>(std::move(o), std::move(r));
-    server_->start();
-    base_ = "https://localhost:" + std::to_string(server_->local_endpoints().at(0).port());
-  }
+  void serve(http::router r) { scripted_ca_test::serve(std::move(r), "hostile-ca"); }
 
   /// The directory every scripted CA serves (URLs on this server).
   std::string directory_json() const {
@@ -58,10 +46,8 @@ class HostileCa : public ::testing::Test {
            R"(/revoke"})";
   }
 
-  acme::client_options options(std::string path = "/dir") const {
-    acme::client_options o;
-    o.directory_url = base_ + path;
-    o.http.tls.cacertfile = ca_.certfile();
+  acme::client_options options(const std::string& path = "/dir") const {
+    auto o = scripted_ca_test::options(path);
     o.http.request_timeout = 2s;
     o.max_poll_interval = 200ms;
     return o;
@@ -87,18 +73,6 @@ class HostileCa : public ::testing::Test {
           });
     return r;
   }
-
-  template <class T>
-  T run(net::awaitable<T> aw) {
-    return test::run(io_, std::move(aw), 30s);
-  }
-
-  test::temp_dir dir_;
-  test::test_ca ca_;
-  test::issued leaf_;
-  net::io_context io_;
-  std::unique_ptr<http::server> server_;
-  std::string base_;
 };
 
 }  // namespace
