@@ -152,12 +152,23 @@ bool error::retryable() const noexcept {
       case errc::bad_response:
       case errc::no_nonce:
       case errc::deadline_exceeded:
-      case errc::authorization_failed:
       case errc::solver_failed:
         return true;
       case errc::http_status:
-        return !problem_ || problem_->status >= 500 || problem_->status == 429;
+        // A server error, a timeout or a rate limit may pass; 401, 403, 404 will not.
+        return http_status_ == 0 || http_status_ >= 500 || http_status_ == 408 ||
+               http_status_ == 429;
+      case errc::authorization_failed:
       case errc::order_failed:
+        // As the problem inside says (a CAA record or a rejected identifier stays so); a
+        // validation that failed without one may pass on another try.
+        if (problem_ && !problem_->subproblems.empty()) {
+          return error(errc::compound, {}, {}, problem_).retryable();
+        }
+        if (problem_ && problem_code(problem_->type) != errc::unknown_problem) {
+          return error(problem_code(problem_->type), {}).retryable();
+        }
+        return true;
       case errc::compound:
         // Retryable if every part is (a compound of validation failures, say).
         if (problem_ && !problem_->subproblems.empty()) {
@@ -166,7 +177,7 @@ bool error::retryable() const noexcept {
           }
           return true;
         }
-        return code_ == errc::order_failed;
+        return false;
       default:
         return false;
     }

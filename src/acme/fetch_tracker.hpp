@@ -21,19 +21,28 @@ namespace moat::acme::detail {
 template <class Value>
 class fetch_tracker {
  public:
-  /// Presents `value` under `key` (replacing an earlier one: fetched again from scratch).
+  /// Presents `value` under `key`. Presentations are counted: two orders presenting the same
+  /// key (a CA reuses a pending authorization's token across orders; TLS-ALPN-01 keys by
+  /// name) each withdraw their own, and the key stays until the last is withdrawn. The
+  /// latest value is served (for TLS-ALPN-01, two different challenges for one name at once
+  /// cannot both be answered: the protocol has one certificate per name).
   void add(const std::string& key, Value value) {
     std::lock_guard lock(mutex_);
-    entries_.insert_or_assign(key, entry{std::move(value), false, {}});
+    auto [it, fresh] = entries_.try_emplace(key);
+    it->second.value = std::move(value);
+    ++it->second.presented;
+    if (!fresh) it->second.fetched = false;  // a new presentation waits for its own fetch
   }
 
-  /// Withdraws `key`; its waiters are woken (and see it gone).
+  /// Withdraws one presentation of `key`; with the last, the key goes and its waiters are
+  /// woken (and see it gone).
   void remove(const std::string& key) {
     std::map<std::uint64_t, std::function<void()>> waiters;
     {
       std::lock_guard lock(mutex_);
       const auto it = entries_.find(key);
       if (it == entries_.end()) return;
+      if (--it->second.presented > 0) return;
       waiters = std::move(it->second.waiters);
       entries_.erase(it);
     }
@@ -51,7 +60,7 @@ class fetch_tracker {
       it->second.fetched = true;
       waiters = std::move(it->second.waiters);
       it->second.waiters.clear();
-      out = it->second.value;
+      out = *it->second.value;
     }
     for (auto& [id, wake] : waiters) wake();
     return out;
@@ -82,7 +91,8 @@ class fetch_tracker {
 
  private:
   struct entry {
-    Value value;
+    std::optional<Value> value;  // optional: a Value need not be default-constructible
+    unsigned presented = 0;
     bool fetched = false;
     std::map<std::uint64_t, std::function<void()>> waiters;
   };

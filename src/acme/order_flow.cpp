@@ -27,6 +27,8 @@ namespace {
 
 constexpr milliseconds first_poll_interval{25};
 constexpr milliseconds unseen_fetch_interval{500};
+// A CA offers one or two alternate chains; more are not looked at.
+constexpr std::size_t max_alternate_chains = 8;
 
 /// Normalizes an identifier (lower-case names, canonical addresses); an error text if it is
 /// not one the client can order.
@@ -98,14 +100,17 @@ struct run {
   /// capped by max_poll_interval.
   [[nodiscard]] milliseconds next_wait(
       milliseconds& backoff, const std::optional<std::chrono::seconds>& retry_after) const {
-    milliseconds w = retry_after ? std::chrono::duration_cast<milliseconds>(*retry_after) : backoff;
+    // Retry-After is the least to wait (RFC 8555 section 8.2); a "0" or a date in the past
+    // does not make the client poll without pause: the backoff still applies.
+    milliseconds w = backoff;
+    if (retry_after) w = std::max(w, std::chrono::duration_cast<milliseconds>(*retry_after));
     backoff = std::min(std::max(backoff * 2, first_poll_interval), s.opts.max_poll_interval);
     return std::min(w, s.opts.max_poll_interval);
   }
 
   /// POST-as-GET of an order or an authorization, parsed by `parse`; keeps its Retry-After.
   template <class T, class Parse>
-  net::awaitable<result<T>> fetch(const std::string& what, const std::string& url, Parse parse) {
+  net::awaitable<result<T>> fetch(std::string what, std::string url, Parse parse) {
     const std::string context = what + " " + url;
     auto r = co_await s.post(context, url, "", body_kind::json);
     if (!r) co_return r.error();
@@ -199,7 +204,12 @@ struct run {
       if (!p.fetched) {
         // Sleep until the CA fetches the challenge (the solver wakes us) or for a while.
         const milliseconds w = std::min(unseen_fetch_interval, std::max(left(), milliseconds(0)));
+        const auto waited_from = steady::now();
         p.fetched = co_await p.by->wait_fetched(p.task, w);
+        // A solver that cannot tell (DNS-01, the default) returns at once: the interval is
+        // slept all the same, so the CA is never polled back to back.
+        const auto waited = steady::now() - waited_from;
+        if (!p.fetched && waited < w) co_await s.sleep(w - waited);
       }
       auto a = co_await fetch_authorization(p.authz_url);
       if (!a) co_return a.error();
@@ -264,7 +274,8 @@ struct run {
     out.chain = std::move(*chain);
     out.chain_pem = r->res.body();
     if (!req.preferred_chain.empty() && !chain_matches(out.chain, req.preferred_chain)) {
-      const auto links = detail::parse_links(header_values(r->res, "Link"), "alternate");
+      auto links = detail::parse_links(header_values(r->res, "Link"), "alternate");
+      if (links.size() > max_alternate_chains) links.resize(max_alternate_chains);
       for (const auto& link : links) {
         const std::string url = detail::resolve_url(o.certificate, link);
         const std::string ctx = "alternate certificate " + url;
@@ -424,7 +435,17 @@ net::awaitable<result<issued_certificate>> client::obtain(order_request req) {
   }
   run r{s, req, steady::now() + req.deadline, {}, {}};
   const auto started = steady::now();
-  auto out = co_await r.execute();
+  result<issued_certificate> out = error(errc::invalid_request, "obtain");
+  try {
+    out = co_await r.execute();
+  } catch (const boost::system::system_error& e) {
+    // Cancellation (operation_aborted) and other failures of an await.
+    out = error(e.code(), "obtain", e.what());
+  } catch (const std::exception& e) {
+    // Only a solver can throw here (wait_fetched); present() is caught where it is called.
+    out = error(errc::solver_failed, "obtain", e.what());
+  }
+  // Whatever happened, what the solvers published is taken down.
   co_await r.cleanup();
   const auto ms = std::chrono::duration_cast<milliseconds>(steady::now() - started).count();
   if (out) {

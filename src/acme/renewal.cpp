@@ -1,3 +1,4 @@
+#include <algorithm>
 // ACME Renewal Information (RFC 9773), revocation (RFC 8555 section 7.6), and the two
 // derived strings every client needs: the ARI certificate ID and the key authorization.
 #include <boost/json/object.hpp>
@@ -27,7 +28,7 @@ std::string key_authorization(std::string_view token, const pki::private_key& ac
   return std::string(token) + "." + detail::jwk_thumbprint(account_key);
 }
 
-net::awaitable<result<renewal_info>> client::get_renewal_info(const pki::certificate& cert) {
+net::awaitable<result<renewal_info>> client::get_renewal_info(pki::certificate cert) {
   const operation_scope scope(*impl_);
   auto& s = *impl_;
   auto d = co_await s.get_directory();
@@ -50,7 +51,11 @@ net::awaitable<result<renewal_info>> client::get_renewal_info(const pki::certifi
   if (!r) co_return r.error();
   try {
     renewal_info info = detail::parse_renewal_info(r->json);
-    if (r->retry_after) info.retry_after = *r->retry_after;
+    // RFC 9773 section 4.3: ask again no sooner than a minute and no later than a day.
+    if (r->retry_after) {
+      info.retry_after = std::clamp(*r->retry_after, std::chrono::seconds(60),
+                                    std::chrono::seconds(std::chrono::hours(24)));
+    }
     co_return info;
   } catch (const detail::bad_document& e) {
     co_return error(errc::bad_response, context, e.what());
@@ -76,8 +81,9 @@ net::awaitable<result<void>> client::impl::send_revocation(const pki::certificat
   if (d->revoke_cert.empty()) {
     co_return error(errc::not_supported_by_ca, "revokeCert", "the directory has no revokeCert");
   }
-  if (cert_key == nullptr) {
-    if (auto ok = co_await ensure_account(); !ok) co_return ok.error();
+  if (cert_key == nullptr && kid.empty()) {
+    // The account that can revoke exists already: find it, never make a new one.
+    if (auto a = co_await find_account(); !a) co_return a.error();
   }
   auto r = co_await post("revokeCert " + d->revoke_cert, d->revoke_cert,
                          revocation_payload(cert, reason), body_kind::none,
@@ -86,14 +92,13 @@ net::awaitable<result<void>> client::impl::send_revocation(const pki::certificat
   co_return result<void>{};
 }
 
-net::awaitable<result<void>> client::revoke(const pki::certificate& cert,
-                                            revocation_reason reason) {
+net::awaitable<result<void>> client::revoke(pki::certificate cert, revocation_reason reason) {
   const operation_scope scope(*impl_);
   co_return co_await impl_->send_revocation(cert, reason, nullptr);
 }
 
-net::awaitable<result<void>> client::revoke_with_key(const pki::certificate& cert,
-                                                     const pki::private_key& cert_key,
+net::awaitable<result<void>> client::revoke_with_key(pki::certificate cert,
+                                                     pki::private_key cert_key,
                                                      revocation_reason reason) {
   const operation_scope scope(*impl_);
   if (cert_key.empty() || cert.public_key_der() != cert_key.public_key_der()) {

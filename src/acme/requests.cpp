@@ -35,6 +35,18 @@ std::vector<std::string_view> header_values(const http::response& res, std::stri
   return out;
 }
 
+namespace {
+
+/// RFC 8555 section 6.1: every ACME exchange is over HTTPS; a URL the CA hands out that is not
+/// (a Location, a Link, an order's finalize or certificate URL) is refused, not followed.
+std::optional<error> refuse_insecure(const std::string& context, const std::string& url) {
+  if (url.rfind("https://", 0) == 0) return std::nullopt;
+  return error(errc::bad_response, context,
+               "the CA gave a URL that is not https: '" + url.substr(0, 200) + "'");
+}
+
+}  // namespace
+
 client::impl::impl(net::any_io_executor e, client_options o)
     : ex(e),
       opts(std::move(o)),
@@ -62,13 +74,17 @@ result<reply> client::impl::check(const std::string& context, const std::string&
       try {
         auto p = detail::parse_problem(detail::parse_object(res.body()), status);
         const errc code = problem_code(p.type);
-        return error(code, context, {}, std::move(p), retry_after);
+        error e(code, context, {}, std::move(p), retry_after);
+        e.set_http_status(status);
+        return e;
       } catch (const detail::bad_document&) {
         // Fall through: an error status whose body is not a problem document.
       }
     }
-    return error(errc::http_status, context, "HTTP " + std::to_string(status) + " from " + url,
-                 std::nullopt, retry_after);
+    error e(errc::http_status, context, "HTTP " + std::to_string(status) + " from " + url,
+            std::nullopt, retry_after);
+    e.set_http_status(status);
+    return e;
   }
   if (status < 200 || status >= 300) {
     return error(errc::bad_response, context,
@@ -135,13 +151,15 @@ void client::impl::keep_nonce(const http::response& res) {
 }
 
 net::awaitable<result<std::string>> client::impl::take_nonce(const std::string& context) {
+  // The freshest first: an old nonce may have expired at the CA meanwhile.
   if (!nonces.empty()) {
-    std::string n = std::move(nonces.front());
-    nonces.pop_front();
+    std::string n = std::move(nonces.back());
+    nonces.pop_back();
     co_return n;
   }
   auto d = co_await get_directory();
   if (!d) co_return d.error();
+  if (auto e = refuse_insecure(context, d->new_nonce)) co_return *e;
   http::request req{.method = bhttp::verb::head, .url = d->new_nonce};
   auto res = co_await http.send(std::move(req));
   if (!res) co_return error(res.error(), context + ": newNonce " + d->new_nonce);
@@ -151,13 +169,14 @@ net::awaitable<result<std::string>> client::impl::take_nonce(const std::string& 
                     "newNonce " + d->new_nonce + " answered HTTP " +
                         std::to_string(res->result_int()) + " without a Replay-Nonce");
   }
-  std::string n = std::move(nonces.front());
-  nonces.pop_front();
+  std::string n = std::move(nonces.back());
+  nonces.pop_back();
   co_return n;
 }
 
 net::awaitable<result<reply>> client::impl::get(std::string context, std::string url,
                                                 body_kind kind) {
+  if (auto e = refuse_insecure(context, url)) co_return *e;
   auto res = co_await http.get(url);
   if (!res) co_return error(res.error(), std::move(context));
   keep_nonce(*res);
@@ -169,6 +188,7 @@ net::awaitable<result<reply>> client::impl::post(std::string context, std::strin
                                                  const pki::private_key* signer) {
   const pki::private_key& k = signer != nullptr ? *signer : key;
   if (!use_jwk && kid.empty()) co_return error(errc::no_account, context);
+  if (auto e = refuse_insecure(context, url)) co_return *e;
   for (unsigned attempt = 0;; ++attempt) {
     auto nonce = co_await take_nonce(context);
     if (!nonce) co_return nonce.error();

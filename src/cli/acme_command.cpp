@@ -89,13 +89,13 @@ std::string read_trimmed(const std::string& path, const std::string& option) {
 
 /// The client's options: the CA's trust, the account key (loaded, or made and kept when the
 /// file does not exist yet), contact, EAB.
-acme::client_options client_options_of(const ca_options& o) {
+acme::client_options client_options_of(const ca_options& o, bool create_account_key) {
   acme::client_options c;
   c.directory_url = o.directory;
   if (!o.cacert.empty()) c.http.tls.cacertfile = o.cacert;
   if (!o.email.empty()) c.contact = {"mailto:" + o.email};
   if (!o.account_key.empty()) {
-    if (std::filesystem::exists(o.account_key)) {
+    if (std::filesystem::exists(o.account_key) || !create_account_key) {
       c.account_key = pki::load_private_key(o.account_key, {}, "--account-key");
     } else {
       c.account_key = pki::private_key::generate(pki::key_type::ecdsa_p256);
@@ -143,7 +143,7 @@ void run_obtain(const obtain_options& o) {
   req.profile = o.profile;
   req.preferred_chain = o.preferred_chain;
   req.deadline = std::chrono::seconds(o.timeout_s);
-  auto copts = client_options_of(o.ca);
+  auto copts = client_options_of(o.ca, true);
 
   boost::system::error_code ec;
   const auto bind = net::ip::make_address(o.bind, ec);
@@ -197,7 +197,7 @@ void run_revoke(const revoke_options& o) {
     throw config_error("--key/--account-key", pki::errc::invalid_argument,
                        "revoking needs the certificate's key or the account key that ordered it");
   }
-  auto copts = client_options_of(o.ca);
+  auto copts = client_options_of(o.ca, false);
   const auto reason = reason_of(o.reason);
   auto r = run_coroutine<acme::result<void>>(
       [&](net::io_context& io) -> net::awaitable<acme::result<void>> {
@@ -212,7 +212,7 @@ void run_revoke(const revoke_options& o) {
 
 void run_renewal_info(const renewal_info_options& o) {
   const auto chain = pki::load_certificates(o.cert, "--cert");
-  auto copts = client_options_of(o.ca);
+  auto copts = client_options_of(o.ca, false);
   auto r = run_coroutine<acme::result<acme::renewal_info>>(
       [&](net::io_context& io) -> net::awaitable<acme::result<acme::renewal_info>> {
         acme::client c(io.get_executor(), std::move(copts));

@@ -270,6 +270,18 @@ TEST(AcmeErrors, RetryabilityFollowsWhetherTheSameRequestCanSucceedLater) {
   EXPECT_FALSE(acme::error(acme::errc::rejected_identifier, "x").retryable());
   EXPECT_FALSE(acme::error(acme::errc::bad_csr, "x").retryable());
   EXPECT_FALSE(acme::error(moat::tls::errc::unknown_ca, "x").retryable());
+  acme::error not_found(acme::errc::http_status, "x", "HTTP 404");
+  not_found.set_http_status(404);
+  EXPECT_FALSE(not_found.retryable());
+  acme::error unavailable(acme::errc::http_status, "x", "HTTP 503");
+  unavailable.set_http_status(503);
+  EXPECT_TRUE(unavailable.retryable());
+  acme::problem caa;
+  caa.type = "urn:ietf:params:acme:error:caa";
+  EXPECT_FALSE(acme::error(acme::errc::authorization_failed, "x", {}, caa).retryable());
+  acme::problem refused;
+  refused.type = "urn:ietf:params:acme:error:connection";
+  EXPECT_TRUE(acme::error(acme::errc::authorization_failed, "x", {}, refused).retryable());
   acme::problem compound;
   compound.type = "urn:ietf:params:acme:error:compound";
   compound.detail = "two";

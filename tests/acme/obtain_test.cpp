@@ -238,6 +238,13 @@ TEST_F(AcmeAgainstPebble, RevokesByAccountKeyAndByCertificateKey) {
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().code(), acme::errc::already_revoked);
 
+  // With an account key that has no account: refused, and no account is made for it.
+  acme::client nobody(io_.get_executor(), options());
+  auto r0 = run(nobody.revoke(b->chain[0]));
+  ASSERT_FALSE(r0);
+  EXPECT_EQ(r0.error().code(), acme::errc::account_does_not_exist) << r0.error().message();
+  EXPECT_TRUE(nobody.account_url().empty());
+
   // With the certificate's key: another client, no account at all.
   acme::client stranger(io_.get_executor(), options());
   auto r2 = run(stranger.revoke_with_key(b->chain[0], b->key));
@@ -258,11 +265,12 @@ TEST_F(AcmeAgainstPebble, ThePreferredChainIsChosenAmongTheAlternates) {
                          .preferred_chain = wanted.common_name()}));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_TRUE(r->chain.back().is_issued_by(wanted));
-  EXPECT_NE(r->certificate_url, r->order_url);
-  // Without a preference: the default chain.
+  // Without a preference: the default chain, at another URL.
   auto d = run(c.obtain({.identifiers = {acme::identifier::dns("localhost")}, .solvers = {&http}}));
   ASSERT_TRUE(d);
   expect_issued_by_pebble(*d, 0);
+  EXPECT_NE(r->certificate_url.find("/alternate/"), std::string::npos) << r->certificate_url;
+  EXPECT_EQ(d->certificate_url.find("/alternate/"), std::string::npos) << d->certificate_url;
 }
 
 TEST_F(AcmeAgainstPebble, TenOrdersInParallelFromOneClientAllSucceed) {

@@ -94,6 +94,9 @@ struct issued_certificate {
 
 /// An ACME client for one CA and one account.
 ///
+/// Every operation takes its arguments by value (certificates and keys are cheap handles), so
+/// the coroutine it returns may be started later and owns what it needs.
+///
 /// Thread-safety: use from its executor only (one strand); several operations may run at
 /// once (e.g. ten orders in parallel): they share the account, the nonce pool and the HTTPS
 /// connections. The client must outlive its operations.
@@ -130,16 +133,16 @@ class client {
   /// Revokes a certificate with the account key (the account must have issued it or hold
   /// authorizations for all its identifiers).
   [[nodiscard]] boost::asio::awaitable<result<void>> revoke(
-      const pki::certificate& cert, revocation_reason reason = revocation_reason::unspecified);
+      pki::certificate cert, revocation_reason reason = revocation_reason::unspecified);
   /// Revokes a certificate with its own key (no account needed), e.g. after a key compromise.
   [[nodiscard]] boost::asio::awaitable<result<void>> revoke_with_key(
-      const pki::certificate& cert, const pki::private_key& cert_key,
+      pki::certificate cert, pki::private_key cert_key,
       revocation_reason reason = revocation_reason::key_compromise);
 
   /// ACME Renewal Information for `cert` (RFC 9773): the window to renew in, and when to ask
   /// again. errc::not_supported_by_ca when the directory has no renewalInfo.
   [[nodiscard]] boost::asio::awaitable<result<renewal_info>> get_renewal_info(
-      const pki::certificate& cert);
+      pki::certificate cert);
 
   /// The account key in use (generated on construction when none was given).
   [[nodiscard]] const pki::private_key& account_key() const noexcept;

@@ -123,6 +123,11 @@ class error {
   [[nodiscard]] const std::string& detail() const noexcept { return detail_; }
   /// The CA's problem document, when it sent one.
   [[nodiscard]] const std::optional<acme::problem>& problem() const noexcept { return problem_; }
+  /// The HTTP status of the CA's answer that failed; 0 when there was none (a transport
+  /// failure, or moat's own reason).
+  [[nodiscard]] int http_status() const noexcept { return http_status_; }
+  /// Sets `http_status()`.
+  void set_http_status(int status) noexcept { http_status_ = status; }
   /// How long the CA asked to wait (Retry-After), when it said.
   [[nodiscard]] std::optional<std::chrono::seconds> retry_after() const noexcept {
     return retry_after_;
@@ -141,6 +146,7 @@ class error {
   std::string detail_{};
   std::optional<acme::problem> problem_{};
   std::optional<std::chrono::seconds> retry_after_{};
+  int http_status_ = 0;
 };
 
 /// Thrown by `result<T>::value()` on failure, and by the throwing conveniences.
