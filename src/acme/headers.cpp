@@ -46,7 +46,10 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
   const std::chrono::year_month_day ymd{
       std::chrono::year(*year), std::chrono::month(static_cast<unsigned>(m - months.begin() + 1)),
       std::chrono::day(static_cast<unsigned>(*day))};
-  if (!ymd.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  // system_clock holds 1678..2262; a date outside 1970..2200 is not a Retry-After to believe.
+  if (!ymd.ok() || *hour > 23 || *minute > 59 || *second > 60 || *year < 1970 || *year > 2200) {
+    return std::nullopt;
+  }
   return std::chrono::sys_days(ymd) + std::chrono::hours(*hour) + std::chrono::minutes(*minute) +
          std::chrono::seconds(*second);
 }
