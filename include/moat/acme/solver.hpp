@@ -53,7 +53,9 @@ class solver {
   /// false when it cannot tell or `max` passed. The default returns false at once.
   virtual boost::asio::awaitable<bool> wait_fetched(const challenge_task& task,
                                                     std::chrono::milliseconds max);
-  /// Removes what `present` set up. Must not throw (failures are the solver's to log).
+  /// Removes what `present` set up. Runs after every order, whether it succeeded or not; an
+  /// exception is logged (a warning naming the challenge and the identifier) and does not
+  /// change the order's outcome.
   virtual boost::asio::awaitable<void> cleanup(const challenge_task& task) = 0;
 };
 
