@@ -10,19 +10,14 @@
 #include <vector>
 
 #include "acme_documents_entry.hpp"
+#include "support/support.hpp"
 
 namespace {
 
 using bytes = std::vector<std::uint8_t>;
 
 std::vector<std::pair<std::string, bytes>> seed_corpus() {
-  std::vector<std::pair<std::string, bytes>> r;
-  for (const auto& entry : std::filesystem::directory_iterator(MOAT_ACME_FUZZ_CORPUS)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    r.emplace_back(entry.path().filename().string(),
-                   bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()});
-  }
-  return r;
+  return moat::test::read_corpus(MOAT_ACME_FUZZ_CORPUS);
 }
 
 }  // namespace

@@ -10,23 +10,19 @@
 #include <vector>
 
 #include "http_request_entry.hpp"
+#include "support/support.hpp"
 
 namespace {
 
 using bytes = std::vector<std::uint8_t>;
 
 TEST(HttpRequestFuzzEntry, AcceptsEveryInputOfTheSeedCorpus) {
-  const std::filesystem::path dir = MOAT_HTTP_FUZZ_CORPUS;
-  ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
-  std::size_t count = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    const bytes input{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const auto corpus = moat::test::read_corpus(MOAT_HTTP_FUZZ_CORPUS);
+  for (const auto& [name, input] : corpus) {
     std::string why;
-    EXPECT_TRUE(moat::fuzz::http_request_check(input, &why)) << entry.path() << ": " << why;
-    ++count;
+    EXPECT_TRUE(moat::fuzz::http_request_check(input, &why)) << name << ": " << why;
   }
-  EXPECT_GE(count, 10U);
+  EXPECT_GE(corpus.size(), 10U);
 }
 
 TEST(HttpRequestFuzzEntry, AcceptsThousandsOfRandomlyAssembledRequests) {

@@ -227,6 +227,21 @@ void child_process::kill(int sig) {
   if (!status_) ::kill(pid_, sig);
 }
 
+std::vector<std::pair<std::string, std::vector<std::uint8_t>>> read_corpus(
+    const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    throw std::runtime_error("no fuzz corpus directory " + dir.string());
+  }
+  std::vector<std::pair<std::string, std::vector<std::uint8_t>>> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    out.emplace_back(entry.path().filename().string(),
+                     std::vector<std::uint8_t>{std::istreambuf_iterator<char>(in),
+                                               std::istreambuf_iterator<char>()});
+  }
+  return out;
+}
+
 std::filesystem::path source_dir() {
   const char* s = std::getenv("MOAT_SOURCE_DIR");
   return s != nullptr ? std::filesystem::path(s) : std::filesystem::current_path();

@@ -163,6 +163,11 @@ T run(asio::io_context& io, asio::awaitable<T> aw,
 /// The share of one core (1.0 = a whole core) a process uses while `window` passes.
 [[nodiscard]] double cpu_share(int pid, std::chrono::milliseconds window);
 
+/// The files of a fuzz seed corpus directory: {file name, bytes}, in directory order. Throws
+/// std::runtime_error naming `dir` if it is not a directory.
+[[nodiscard]] std::vector<std::pair<std::string, std::vector<std::uint8_t>>> read_corpus(
+    const std::filesystem::path& dir);
+
 /// Directory of the project's source tree (for test data and scripts).
 [[nodiscard]] std::filesystem::path source_dir();
 
