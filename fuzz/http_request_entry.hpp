@@ -90,20 +90,7 @@ inline reading read(std::span<const std::uint8_t> wire, std::size_t piece,
   const auto whole = d::read(wire, wire.size() == 0 ? 1 : wire.size(), &requests);
   const auto cut = d::read(wire, piece);
   if (whole.requests != cut.requests) return violation("the requests read depend on the pieces");
-  // KNOWN DEFECT (open, issue 8): Beast 1.81's chunk-header parser keeps a resume offset
-  // across "need more" answers, and for a chunk extension with a control character in a
-  // quoted string (seeds chunk-extension-split*) it judges the body by where the pieces were
-  // cut: "bad chunk extension", "body exceeds the limit", or still waiting (then the body
-  // timeout answers 408). Every outcome refuses that invalid request, but which one depends on
-  // the split. Until the reader frames chunk-size lines itself, a body refusal on one side
-  // may meet another body refusal, or no verdict yet, on the other; the requests read before
-  // it must still be the same.
-  const auto body_refusal = [](std::error_code e) {
-    return e == h::errc::malformed_message || e == h::errc::body_too_large;
-  };
-  const bool same_refusal = (body_refusal(whole.failure) || !whole.failure) &&
-                            (body_refusal(cut.failure) || !cut.failure);
-  if (whole.failure != cut.failure && !same_refusal) {
+  if (whole.failure != cut.failure) {
     return violation("the failure depends on the pieces: " + whole.failure.message() + " / " +
                      cut.failure.message());
   }

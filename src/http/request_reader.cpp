@@ -19,10 +19,11 @@ std::error_code classify(const beast::error_code& ec) {
 // The only transfer coding a server takes is one "chunked" (RFC 9112 section 6.1). Anything
 // else -- several fields, a list, an unknown coding -- is where two parsers on the way may
 // read two different bodies (request smuggling), so it is refused.
+// An HTTP/1.0 request has no transfer codings (RFC 9112 section 6.1: faulty framing).
 bool acceptable_transfer_encoding(const request_message& m) {
   const auto n = m.count(bhttp::field::transfer_encoding);
   if (n == 0) return true;
-  if (n > 1) return false;
+  if (n > 1 || m.version() < 11) return false;
   auto v = m[bhttp::field::transfer_encoding];
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -42,6 +43,8 @@ void request_reader::start_next() {
       std::min<std::size_t>(limits_.header_bytes, std::numeric_limits<std::uint32_t>::max())));
   parser_->body_limit(static_cast<std::uint64_t>(limits_.body_bytes));
   parser_->eager(true);
+  chunked_.reset();
+  chunked_done_ = false;
   started_ = false;
   scan_ = 0;
 }
@@ -64,9 +67,27 @@ request_reader::status request_reader::feed(std::span<const std::uint8_t> bytes)
   return parse();
 }
 
+bool request_reader::done() const {
+  return chunked_ ? chunked_done_ : parser_->is_done();
+}
+
+request_reader::status request_reader::parse_chunked() {
+  std::size_t consumed = 0;
+  const auto st =
+      chunked_->decode(std::string_view(buf_).substr(pos_), consumed, parser_->get().body());
+  pos_ += consumed;
+  if (st == chunked_decoder::status::failed) {
+    error_ = chunked_->error();
+    return status::failed;
+  }
+  chunked_done_ = st == chunked_decoder::status::done;
+  compact();
+  return chunked_done_ ? status::complete : status::need_more;
+}
+
 request_reader::status request_reader::parse() {
   if (error_) return status::failed;
-  if (parser_->is_done()) return status::complete;
+  if (done()) return status::complete;
   if (!started_) {
     // RFC 9112 section 2.2: empty lines before a request line are ignored.
     while (pos_ < buf_.size() && (buf_[pos_] == '\r' || buf_[pos_] == '\n')) ++pos_;
@@ -109,7 +130,15 @@ request_reader::status request_reader::parse() {
       error_ = errc::malformed_message;
       return status::failed;
     }
+    // A chunked body is framed here, not by Beast (see chunked_decoder.hpp). Its framing may
+    // take as many bytes as the head and the body together.
+    if (parser_->chunked()) {
+      const auto sum = limits_.header_bytes + limits_.body_bytes;
+      chunked_.emplace(limits_.body_bytes,
+                       sum < limits_.body_bytes ? std::numeric_limits<std::size_t>::max() : sum);
+    }
   }
+  if (chunked_) return parse_chunked();
   while (pos_ < buf_.size() && !parser_->is_done()) {
     beast::error_code ec;
     const auto n = parser_->put(boost::asio::buffer(buf_.data() + pos_, buf_.size() - pos_), ec);
@@ -130,7 +159,7 @@ bool request_reader::header_done() const noexcept {
 }
 
 bool request_reader::expects_continue() const {
-  if (!parser_->is_header_done() || parser_->is_done()) return false;
+  if (!parser_->is_header_done() || done()) return false;
   const auto& req = parser_->get();
   return req.version() >= 11 &&
          beast::iequals(req[bhttp::field::expect], beast::string_view("100-continue"));

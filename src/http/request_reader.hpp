@@ -1,8 +1,9 @@
 #pragma once
 // Internal: reads HTTP/1.1 requests from bytes, without I/O. The server's connections feed it
 // what they receive; the fuzz target feeds it anything. It holds the bytes not yet parsed
-// (the rest of the current request, and pipelined requests behind it) and parses them with
-// Beast's request_parser under explicit limits.
+// (the rest of the current request, and pipelined requests behind it) and parses them under
+// explicit limits: the head and a Content-Length body with Beast's request_parser, a chunked
+// body with chunked_decoder (whose verdict, unlike Beast's, never depends on the pieces).
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -14,6 +15,8 @@
 #include <span>
 #include <string>
 #include <system_error>
+
+#include "http/chunked_decoder.hpp"
 
 namespace moat::http::detail {
 
@@ -59,9 +62,13 @@ class request_reader {
   using parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   void start_next();
   void compact();
+  [[nodiscard]] bool done() const;
+  status parse_chunked();
 
   request_limits limits_;
   std::optional<parser> parser_;
+  std::optional<chunked_decoder> chunked_;  // the current request's body is chunked
+  bool chunked_done_ = false;
   std::string buf_;       // received, not yet consumed by the parser (from pos_)
   std::size_t pos_ = 0;   // parsed up to here
   std::size_t scan_ = 0;  // the head's end is not before here (a search resumes there)

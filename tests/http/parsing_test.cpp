@@ -86,6 +86,47 @@ TEST(RequestReader, RefusesABodyBeyondTheLimitAtTheHeadWhenContentLengthSaysSo) 
   EXPECT_EQ(c.error(), errc::body_too_large);
 }
 
+// A chunked body is judged by its whole lines, never by where TCP cut it: a bad chunk
+// extension (here a control character in a quoted value) is malformed in any pieces, a chunk
+// beyond the limit is too large in any pieces, and a valid body reads the same in any pieces.
+TEST(RequestReader, JudgesAChunkedBodyAlikeWhateverThePieces) {
+  const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const request_limits limits{.header_bytes = 512, .body_bytes = 1024};
+  struct example {
+    std::string body;
+    status verdict;
+    std::error_code error;
+  };
+  const std::vector<example> examples = {
+      {"5\r\nhello\r\n6;ext=\"\x13mans\"\r\n world\r\n0\r\n\r\n", status::failed,
+       errc::malformed_message},
+      {"5\r\nhello\r\n6;e\xb1\x9a\x9a\x9a\x9a\x9a\x9a\x9a\x9a\x9a\x9a\x9a\x9a\r\n world\r\n",
+       status::failed, errc::malformed_message},
+      {"5\r\nhello\r\n" + std::string(2000, '0') + "5\r\n", status::failed, errc::body_too_large},
+      {"401\r\n" + std::string(40, 'x'), status::failed, errc::body_too_large},
+      {"5 \r\nhello\r\n0\r\n\r\n", status::failed, errc::malformed_message},
+      {"5\nhello\r\n0\r\n\r\n", status::failed, errc::malformed_message},
+      {"5\r\nhelloXY0\r\n\r\n", status::failed, errc::malformed_message},
+      {"0\r\nBad Trailer\r\n\r\n", status::failed, errc::malformed_message},
+      {"5;a=b ; c = \"d\\\"e\"\r\nhello\r\n0;last\r\nT: v\r\n\r\n", status::complete, {}},
+  };
+  for (const auto& e : examples) {
+    const std::string wire = head + e.body;
+    for (std::size_t piece = 1; piece <= wire.size(); piece += piece < 20 ? 1 : 37) {
+      request_reader r(limits);
+      status st = status::need_more;
+      for (std::size_t at = 0; at < wire.size() && st == status::need_more; at += piece) {
+        st = r.feed(bytes(std::string_view(wire).substr(at, piece)));
+      }
+      EXPECT_EQ(st, e.verdict) << "pieces of " << piece << ": " << e.body;
+      EXPECT_EQ(r.error(), e.error) << "pieces of " << piece << ": " << e.body;
+      if (st == status::complete) {
+        EXPECT_EQ(r.take().body(), "hello");
+      }
+    }
+  }
+}
+
 TEST(RequestReader, CallsGarbageMalformed) {
   for (std::string_view wire :
        {std::string_view("GARBAGE\r\n\r\n"), std::string_view("GET / HTTP/9.9\r\n\r\n"),
@@ -101,7 +142,10 @@ TEST(RequestReader, RefusesTransferCodingsOtherThanOneChunked) {
   for (std::string_view wire :
        {std::string_view("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
         std::string_view("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
+                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        // HTTP/1.0 has no transfer codings: its framing is faulty (RFC 9112 section 6.1).
+        std::string_view("POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "0\r\n\r\n")}) {
     request_reader r({});
     EXPECT_EQ(r.feed(bytes(wire)), status::failed) << wire;
     EXPECT_EQ(r.error(), errc::malformed_message) << wire;
