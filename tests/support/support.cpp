@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -115,31 +116,44 @@ bool have_program(const std::string& name) {
 }
 
 child_process::child_process(std::vector<std::string> argv, std::filesystem::path cwd) {
+  // posix_spawn, not fork: a forked child of this multi-threaded process may take a lock that
+  // another thread held at the fork (ASan's allocator did, and the child spun on it forever
+  // before reaching exec). posix_spawn runs nothing of ours between the clone and the exec.
+  if (argv.empty()) throw std::invalid_argument("child_process: no program");
   char tmpl[] = "/tmp/moat-child-XXXXXX";
   const int out_fd = ::mkstemp(tmpl);
+  if (out_fd < 0) throw std::runtime_error("child_process: mkstemp failed");
   out_path_ = tmpl;
   int in_pipe[2];
-  if (::pipe(in_pipe) != 0) throw std::runtime_error("pipe failed");
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_fd, 1);
-    ::dup2(out_fd, 2);
-    ::close(in_pipe[0]);
-    ::close(in_pipe[1]);
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
     ::close(out_fd);
-    ::setpgid(0, 0);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
+    throw std::runtime_error("child_process: pipe failed");
   }
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  ::posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);  // dup2 clears close-on-exec
+  ::posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  ::posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
+  if (!cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  ::posix_spawnattr_setpgroup(&attr, 0);  // its own group: the destructor kills the group
+  const int rc = ::posix_spawnp(&pid_, args[0], &actions, &attr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
   ::close(in_pipe[0]);
   ::close(out_fd);
+  if (rc != 0) {
+    ::close(in_pipe[1]);
+    std::error_code ec;
+    std::filesystem::remove(out_path_, ec);
+    throw std::system_error(rc, std::generic_category(), "child_process: cannot start " + argv[0]);
+  }
   stdin_fd_ = in_pipe[1];
-  ::fcntl(stdin_fd_, F_SETFD, FD_CLOEXEC);
 }
 
 child_process::~child_process() {
