@@ -50,9 +50,8 @@ std::string context_of(std::string_view op, std::string_view key) {
   return std::string(op) + " '" + std::string(key) + "'";
 }
 
-std::optional<moat::detail::file_failure> make_directories(const std::filesystem::path& dir,
-                                                           const std::filesystem::path& stop) {
-  if (dir.empty() || dir == stop) return std::nullopt;
+std::optional<moat::detail::file_failure> make_directories(const std::filesystem::path& dir) {
+  if (dir.empty()) return std::nullopt;
   struct ::stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return std::nullopt;
@@ -61,10 +60,10 @@ std::optional<moat::detail::file_failure> make_directories(const std::filesystem
   }
   const std::filesystem::path parent = dir.parent_path();
   if (parent != dir) {
-    if (auto f = make_directories(parent, stop)) return f;
+    if (auto f = make_directories(parent)) return f;
   }
   if (::mkdir(dir.c_str(), 0700) != 0) {
-    if (errno == EEXIST) return make_directories(dir, stop);  // made meanwhile: check it
+    if (errno == EEXIST) return make_directories(dir);  // made meanwhile: check it
     return moat::detail::file_failure{std::error_code(errno, std::generic_category()),
                                       "create directory '" + dir.string() + "'", false};
   }
@@ -131,7 +130,7 @@ file_storage::impl::impl(boost::asio::any_io_executor e, file_storage_options o)
   root = std::filesystem::absolute(opts.root).lexically_normal();
   if (root.has_filename() == false && root != root.root_path()) root = root.parent_path();
   lock_dir = root / ".locks";
-  if (auto f = make_directories(root, {})) {
+  if (auto f = make_directories(root)) {
     throw config_error(subject, f->code, f->step);
   }
   host = opts.host_name;
@@ -242,7 +241,7 @@ boost::asio::awaitable<result<void>> file_storage::store(std::string key, std::s
   // A concurrent remove() may prune the directory between its creation and the temporary
   // file's: make it again.
   for (int attempt = 0;; ++attempt) {
-    if (auto f = make_directories(path.parent_path(), impl_->root)) {
+    if (auto f = make_directories(path.parent_path())) {
       if (f->code == std::errc::not_a_directory) {
         co_return error(storage_errc::invalid_key, context,
                         "a prefix of it holds a value (a key cannot be both)");

@@ -29,10 +29,10 @@ namespace storage_fs {
 [[nodiscard]] error errno_failure(const std::string& context, const std::string& step, int e);
 /// "op 'key'"
 [[nodiscard]] std::string context_of(std::string_view op, std::string_view key);
-/// Creates `dir` and its missing parents below `stop` (or all, if `stop` is empty) with mode
+/// Creates `dir` and its missing parents (the storage's root too, if it was removed) with mode
 /// 0700, fsyncing the parent of each directory it creates. A file on the way: ENOTDIR.
 [[nodiscard]] std::optional<moat::detail::file_failure> make_directories(
-    const std::filesystem::path& dir, const std::filesystem::path& stop);
+    const std::filesystem::path& dir);
 
 /// A lock this storage holds.
 struct held_lock {

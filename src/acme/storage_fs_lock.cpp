@@ -277,7 +277,7 @@ boost::asio::awaitable<result<void>> file_storage::lock(std::string name,
   }
   const auto self = impl_;  // alive while we wait, whatever happens to *this
   const auto lock_path = self->lock_file_of(name);
-  if (auto f = make_directories(lock_path.parent_path(), self->root)) {
+  if (auto f = make_directories(lock_path.parent_path())) {
     co_return failure(context, *f);
   }
   candidate c;

@@ -20,7 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-class StorageBackup : public ::testing::Test {
+class AcmeStorageBackup : public ::testing::Test {
  protected:
   acme::file_storage_options options(const std::string& name) const {
     acme::file_storage_options o;
@@ -53,7 +53,7 @@ std::string long_key() {
   return k + "/leaf.crt";
 }
 
-TEST_F(StorageBackup, ABackupHoldsEveryKeyButNoLockOrTemporaryAndRestoresThemAll) {
+TEST_F(AcmeStorageBackup, ABackupHoldsEveryKeyButNoLockOrTemporaryAndRestoresThemAll) {
   acme::file_storage source(io_.get_executor(), options("source"));
   const std::string binary("\0\x01\xff binary\n", 11);
   const std::string split_key = std::string(120, 'p') + "/" + std::string(60, 'n');
@@ -89,7 +89,7 @@ TEST_F(StorageBackup, ABackupHoldsEveryKeyButNoLockOrTemporaryAndRestoresThemAll
   ASSERT_TRUE(go(source.unlock("certificates/ca/example.com")));
 }
 
-TEST_F(StorageBackup, TarListsTheArchiveWithMode0600AndExtractsTheSameBytes) {
+TEST_F(AcmeStorageBackup, TarListsTheArchiveWithMode0600AndExtractsTheSameBytes) {
   if (!moat::test::have_program("tar")) GTEST_SKIP() << "tar is not installed";
   acme::file_storage source(io_.get_executor(), options("source"));
   ASSERT_TRUE(go(source.store("certs/a.crt", "A certificate\n")));
@@ -121,7 +121,7 @@ TEST_F(StorageBackup, TarListsTheArchiveWithMode0600AndExtractsTheSameBytes) {
   EXPECT_EQ(moat::test::read_file(out_dir / long_key()), "long\n");
 }
 
-TEST_F(StorageBackup, AnArchiveWrittenByTarIsRestored) {
+TEST_F(AcmeStorageBackup, AnArchiveWrittenByTarIsRestored) {
   if (!moat::test::have_program("tar")) GTEST_SKIP() << "tar is not installed";
   const fs::path src = dir_.path() / "plain";
   fs::create_directories(src / "certs");
@@ -136,7 +136,7 @@ TEST_F(StorageBackup, AnArchiveWrittenByTarIsRestored) {
   EXPECT_EQ(go(target.load("certs/x.pem")).value(), "from tar\n");
 }
 
-TEST_F(StorageBackup, ACorruptOrTruncatedArchiveIsRefusedBeforeAnythingIsWritten) {
+TEST_F(AcmeStorageBackup, ACorruptOrTruncatedArchiveIsRefusedBeforeAnythingIsWritten) {
   const std::string good = acme::ustar::write(
       {{"a/one", std::string(700, '1'), 1}, {"a/two", "two", 2}, {long_key(), "three", 3}});
   ASSERT_TRUE(acme::ustar::read(good).error.empty());
@@ -187,7 +187,7 @@ TEST_F(StorageBackup, ACorruptOrTruncatedArchiveIsRefusedBeforeAnythingIsWritten
   EXPECT_THAT(missing.error().message(), HasSubstr("nope.tar"));
 }
 
-TEST_F(StorageBackup, ARestoreThatFailsMidwayPutsBackWhatItOverwrote) {
+TEST_F(AcmeStorageBackup, ARestoreThatFailsMidwayPutsBackWhatItOverwrote) {
   auto o = options("target");
   o.max_value_size = 100;
   acme::file_storage target(io_.get_executor(), o);
@@ -204,7 +204,7 @@ TEST_F(StorageBackup, ARestoreThatFailsMidwayPutsBackWhatItOverwrote) {
   EXPECT_THAT(go(target.list("", true)).value(), ElementsAre("a/one"));
 }
 
-TEST_F(StorageBackup, ABackupIntoADirectoryThatCannotBeWrittenFailsNamingTheArchive) {
+TEST_F(AcmeStorageBackup, ABackupIntoADirectoryThatCannotBeWrittenFailsNamingTheArchive) {
   acme::file_storage source(io_.get_executor(), options("source"));
   ASSERT_TRUE(go(source.store("k", "v")));
   auto r = go(acme::backup(source, dir_.path() / "missing-dir" / "x.tar"));

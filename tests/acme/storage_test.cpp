@@ -11,6 +11,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fstream>
 #include <moat/acme/file_storage.hpp>
 #include <moat/error.hpp>
 
@@ -45,7 +46,7 @@ std::vector<std::string> temporaries(const fs::path& dir) {
   return out;
 }
 
-class Storage : public ::testing::Test {
+class AcmeStorage : public ::testing::Test {
  protected:
   acme::file_storage_options options() const {
     acme::file_storage_options o;
@@ -64,7 +65,7 @@ class Storage : public ::testing::Test {
   moat::test::temp_dir dir_;
 };
 
-TEST_F(Storage, ValidKeysAreAcceptedAndEveryKindOfBadKeyIsRefusedWithAReason) {
+TEST_F(AcmeStorage, ValidKeysAreAcceptedAndEveryKindOfBadKeyIsRefusedWithAReason) {
   for (const char* ok : {"a", "a/b/c", "certificates/acme.example/example.com.crt", "*.example.com",
                          "2001:db8::1", "x y"}) {
     EXPECT_EQ(acme::validate_key(ok), "") << ok;
@@ -92,7 +93,7 @@ TEST_F(Storage, ValidKeysAreAcceptedAndEveryKindOfBadKeyIsRefusedWithAReason) {
   EXPECT_FALSE(fs::exists(dir_.path() / "outside"));
 }
 
-TEST_F(Storage, EveryErrorCodeHasItsOwnMessageAndAPortableCondition) {
+TEST_F(AcmeStorage, EveryErrorCodeHasItsOwnMessageAndAPortableCondition) {
   std::set<std::string> messages;
   for (int v = 1; v <= static_cast<int>(acme::storage_errc::corrupt_archive); ++v) {
     const std::error_code ec(v, acme::storage_category());
@@ -116,7 +117,7 @@ TEST_F(Storage, EveryErrorCodeHasItsOwnMessageAndAPortableCondition) {
   EXPECT_FALSE(acme::error(acme::storage_errc::not_found, "load").retryable());
 }
 
-TEST_F(Storage, AValueStoredIsLoadedBackWholeAndReplacedByTheNextStore) {
+TEST_F(AcmeStorage, AValueStoredIsLoadedBackWholeAndReplacedByTheNextStore) {
   acme::file_storage s(io_.get_executor(), options());
   std::string binary(70000, '\0');
   for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>(i * 7);
@@ -135,7 +136,7 @@ TEST_F(Storage, AValueStoredIsLoadedBackWholeAndReplacedByTheNextStore) {
   EXPECT_EQ(prefix.error().code(), acme::storage_errc::not_found);
 }
 
-TEST_F(Storage, TheDirectoryIs0700AndEveryFile0600) {
+TEST_F(AcmeStorage, TheDirectoryIs0700AndEveryFile0600) {
   ::umask(022);
   acme::file_storage s(io_.get_executor(), options());
   ASSERT_TRUE(go(s.store("certs/x/key.pem", "secret")));
@@ -148,7 +149,7 @@ TEST_F(Storage, TheDirectoryIs0700AndEveryFile0600) {
   ASSERT_TRUE(go(s.unlock("certs/x")));
 }
 
-TEST_F(Storage, ListGivesChildrenOrEveryKeyBelowAPrefixSortedAndNeverInternalFiles) {
+TEST_F(AcmeStorage, ListGivesChildrenOrEveryKeyBelowAPrefixSortedAndNeverInternalFiles) {
   acme::file_storage s(io_.get_executor(), options());
   for (const char* k :
        {"certs/b/b.crt", "certs/b/b.key", "certs/a/a.crt", "account.json", "certsx/other"}) {
@@ -169,7 +170,7 @@ TEST_F(Storage, ListGivesChildrenOrEveryKeyBelowAPrefixSortedAndNeverInternalFil
   ASSERT_TRUE(go(s.unlock("certs/a")));
 }
 
-TEST_F(Storage, StatAndExistsTellValuesFromPrefixesAndRemoveTakesAWholePrefix) {
+TEST_F(AcmeStorage, StatAndExistsTellValuesFromPrefixesAndRemoveTakesAWholePrefix) {
   acme::file_storage s(io_.get_executor(), options());
   const auto before = std::chrono::system_clock::now() - std::chrono::seconds(2);
   ASSERT_TRUE(go(s.store("d/e/f", "12345")));
@@ -199,7 +200,7 @@ TEST_F(Storage, StatAndExistsTellValuesFromPrefixesAndRemoveTakesAWholePrefix) {
   EXPECT_FALSE(go(s.exists("d")).value());
 }
 
-TEST_F(Storage, AValueOverTheLimitIsRefusedBeforeAnythingIsWritten) {
+TEST_F(AcmeStorage, AValueOverTheLimitIsRefusedBeforeAnythingIsWritten) {
   auto o = options();
   o.max_value_size = 1000;
   acme::file_storage s(io_.get_executor(), o);
@@ -213,7 +214,7 @@ TEST_F(Storage, AValueOverTheLimitIsRefusedBeforeAnythingIsWritten) {
   EXPECT_EQ(go(s.load("big")).error().code(), acme::storage_errc::too_large);
 }
 
-TEST_F(Storage, AWriteRefusedByTheSystemKeepsTheOldValueLeavesNoTemporaryAndSaysWhy) {
+TEST_F(AcmeStorage, AWriteRefusedByTheSystemKeepsTheOldValueLeavesNoTemporaryAndSaysWhy) {
   // A directory the storage may not write: read-only by its mode, or -- for root, whom modes
   // do not stop -- a file system remounted read-only (EROFS).
   const fs::path mnt = dir_.path() / "ro";
@@ -250,7 +251,7 @@ TEST_F(Storage, AWriteRefusedByTheSystemKeepsTheOldValueLeavesNoTemporaryAndSays
   EXPECT_THAT(temporaries(o.root), IsEmpty());
 }
 
-TEST_F(Storage, ARealFullDiskFailsWithNoSpaceKeepsTheOldValueAndLeavesNoTemporary) {
+TEST_F(AcmeStorage, ARealFullDiskFailsWithNoSpaceKeepsTheOldValueAndLeavesNoTemporary) {
   const fs::path mnt = dir_.path() / "small";
   fs::create_directory(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0) {
@@ -276,9 +277,25 @@ TEST_F(Storage, ARealFullDiskFailsWithNoSpaceKeepsTheOldValueAndLeavesNoTemporar
   // The failed write gave its space back: a value that fits is stored.
   ASSERT_TRUE(go(s.store("certs/site.pem", moat::test::storage_value(3, 8 * 1024))));
   EXPECT_EQ(go(s.load("certs/site.pem")).value(), moat::test::storage_value(3, 8 * 1024));
+  // With the disk filled to the last block, a lock fails at once with the reason (its record
+  // cannot be written) instead of waiting or spinning.
+  {
+    std::ofstream fill(mnt / "filler", std::ios::binary);
+    const std::string chunk(4096, 'f');
+    while (fill.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && fill.flush()) {
+    }
+  }
+  auto l = go(s.lock("obtain/site", milliseconds(1000)));
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), acme::storage_errc::no_space);
+  EXPECT_THAT(l.error().message(), HasSubstr("lock 'obtain/site'"));
+  fs::remove(mnt / "filler");
+  EXPECT_THAT(temporaries(o.root), IsEmpty());
+  ASSERT_TRUE(go(s.lock("obtain/site", milliseconds(1000))));
+  ASSERT_TRUE(go(s.unlock("obtain/site")));
 }
 
-TEST_F(Storage, TemporaryFilesOfACrashAreNeverSeenAndOldOnesAreSweptAtConstruction) {
+TEST_F(AcmeStorage, TemporaryFilesOfACrashAreNeverSeenAndOldOnesAreSweptAtConstruction) {
   auto o = options();
   {
     acme::file_storage s(io_.get_executor(), o);
@@ -298,7 +315,21 @@ TEST_F(Storage, TemporaryFilesOfACrashAreNeverSeenAndOldOnesAreSweptAtConstructi
   EXPECT_EQ(go(s.load("a/k")).value(), "value");
 }
 
-TEST_F(Storage, AStorageThatCannotCreateItsDirectoryThrowsAConfigErrorNamingIt) {
+TEST_F(AcmeStorage, ADirectoryRemovedUnderAnOpenStorageIsMadeAgainByTheNextStoreOrLock) {
+  acme::file_storage s(io_.get_executor(), options());
+  ASSERT_TRUE(go(s.store("a/k", "v")));
+  fs::remove_all(s.root());
+  EXPECT_EQ(go(s.load("a/k")).error().code(), acme::storage_errc::not_found);
+  EXPECT_THAT(go(s.list("", true)).value(), IsEmpty());
+  ASSERT_TRUE(go(s.store("a/k", "again")));
+  EXPECT_EQ(mode_of(s.root()), 0700U);
+  EXPECT_EQ(go(s.load("a/k")).value(), "again");
+  fs::remove_all(s.root());
+  ASSERT_TRUE(go(s.lock("job", milliseconds(100))));
+  ASSERT_TRUE(go(s.unlock("job")));
+}
+
+TEST_F(AcmeStorage, AStorageThatCannotCreateItsDirectoryThrowsAConfigErrorNamingIt) {
   moat::test::write_file(dir_.path() / "file", "x");
   auto o = options();
   o.root = dir_.path() / "file" / "store";
@@ -313,7 +344,7 @@ TEST_F(Storage, AStorageThatCannotCreateItsDirectoryThrowsAConfigErrorNamingIt) 
   EXPECT_THROW(acme::file_storage(io_.get_executor(), o), moat::config_error);
 }
 
-TEST_F(Storage, ALockIsExclusiveBetweenCoroutinesAndStorageObjectsUntilUnlocked) {
+TEST_F(AcmeStorage, ALockIsExclusiveBetweenCoroutinesAndStorageObjectsUntilUnlocked) {
   acme::file_storage a(io_.get_executor(), options());
   acme::file_storage b(io_.get_executor(), options());
   ASSERT_TRUE(go(a.lock("job", milliseconds(100))));
@@ -344,7 +375,7 @@ TEST_F(Storage, ALockIsExclusiveBetweenCoroutinesAndStorageObjectsUntilUnlocked)
   EXPECT_FALSE(fs::exists(a.root() / ".locks/job.lock"));
 }
 
-TEST_F(Storage, AWaitForALockEndsWhenItsCoroutineIsCancelled) {
+TEST_F(AcmeStorage, AWaitForALockEndsWhenItsCoroutineIsCancelled) {
   using namespace net::experimental::awaitable_operators;
   acme::file_storage a(io_.get_executor(), options());
   acme::file_storage b(io_.get_executor(), options());
@@ -363,7 +394,7 @@ TEST_F(Storage, AWaitForALockEndsWhenItsCoroutineIsCancelled) {
   EXPECT_FALSE(fs::exists(a.root() / ".locks/job.lock"));
 }
 
-TEST_F(Storage, WithLockRunsTheBodyUnderTheLockAndReleasesItEvenWhenTheBodyThrows) {
+TEST_F(AcmeStorage, WithLockRunsTheBodyUnderTheLockAndReleasesItEvenWhenTheBodyThrows) {
   acme::file_storage s(io_.get_executor(), options());
   bool ran = false;
   auto ok = go(acme::with_lock(s, "job", milliseconds(100), [&]() -> net::awaitable<void> {
@@ -382,7 +413,7 @@ TEST_F(Storage, WithLockRunsTheBodyUnderTheLockAndReleasesItEvenWhenTheBodyThrow
   EXPECT_FALSE(fs::exists(s.root() / ".locks/job.lock"));
 }
 
-TEST_F(Storage, ACorruptLockFileIsStaleOnlyAfterTheStaleTime) {
+TEST_F(AcmeStorage, ACorruptLockFileIsStaleOnlyAfterTheStaleTime) {
   auto o = options();
   acme::file_storage s(io_.get_executor(), o);
   fs::create_directories(s.root() / ".locks");
@@ -400,7 +431,7 @@ TEST_F(Storage, ACorruptLockFileIsStaleOnlyAfterTheStaleTime) {
   }
 }
 
-TEST_F(Storage, ALockOfADeadProcessOnThisHostIsTakenOverAtOnce) {
+TEST_F(AcmeStorage, ALockOfADeadProcessOnThisHostIsTakenOverAtOnce) {
   auto o = options();
   o.stale_after = std::chrono::hours(1);  // only the dead pid can make it stale
   acme::file_storage s(io_.get_executor(), o);
@@ -421,7 +452,7 @@ TEST_F(Storage, ALockOfADeadProcessOnThisHostIsTakenOverAtOnce) {
   ASSERT_TRUE(go(s.unlock("job")));
 }
 
-TEST_F(Storage, DestroyingAStorageReleasesItsLocks) {
+TEST_F(AcmeStorage, DestroyingAStorageReleasesItsLocks) {
   auto o = options();
   {
     acme::file_storage a(io_.get_executor(), o);
