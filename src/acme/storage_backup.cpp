@@ -30,7 +30,7 @@ void put_octal(char* field, std::size_t width, std::uint64_t v) {
 }
 
 void put(char* field, std::size_t width, std::string_view s) {
-  std::memcpy(field, s.data(), std::min(width, s.size()));
+  if (!s.empty()) std::memcpy(field, s.data(), std::min(width, s.size()));  // may be null else
 }
 
 std::uint64_t checksum_unsigned(const char* h) {
