@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <memory>
 #include <moat/acme/file_storage.hpp>
 #include <random>
 #include <thread>
@@ -139,6 +140,34 @@ TEST_F(AcmeStorageProcesses, TwoProcessesContendingForALockAreNeverInsideTogethe
   EXPECT_THAT(a.output(), HasSubstr("round 30\ndone"));
   EXPECT_THAT(b.output(), HasSubstr("round 30\ndone"));
   EXPECT_FALSE(fs::exists(root_ / ".locks/obtain/example.com.lock"));
+}
+
+TEST_F(AcmeStorageProcesses, SeveralProcessesThatFindTheSameStaleLockTakeItOverExactlyOnce) {
+  // Four waiters poll (every 1 ms) a lock whose holder -- on "another host", so only its
+  // heartbeat counts -- is then stopped: its lock turns stale for all of them at the same
+  // moment, and they race to take it over.
+  const auto stale = scaled(milliseconds(600));
+  child_process holder(
+      {child_exe, "hold", root_.string(), "job", "other-host", "30000", "100", "10"});
+  ASSERT_TRUE(holder.wait_for_output("locked")) << holder.output();
+  const fs::path marker = dir_.path() / "inside";
+  const std::vector<std::string> argv = {
+      child_exe, "contend", root_.string(), "job",         marker.string(),
+      "10",      "2",       ms(stale),      ms(stale / 6), "1"};
+  std::vector<std::unique_ptr<child_process>> waiters;
+  for (int i = 0; i < 4; ++i) waiters.push_back(std::make_unique<child_process>(argv));
+  ASSERT_EQ(::kill(holder.pid(), SIGSTOP), 0);
+  int takeovers = 0;
+  for (auto& w : waiters) {
+    ASSERT_EQ(w->wait(std::chrono::seconds(60)), 0) << w->output();
+    const std::string out = w->output();
+    EXPECT_THAT(out, Not(HasSubstr("VIOLATION")));
+    EXPECT_THAT(out, HasSubstr("round 10\ndone"));
+    for (std::size_t at = 0; (at = out.find("taking it over", at)) != std::string::npos; ++at) {
+      ++takeovers;
+    }
+  }
+  EXPECT_EQ(takeovers, 1);
 }
 
 TEST_F(AcmeStorageProcesses, AHolderKilledWithMinus9IsTakenOverWellWithinTheStaleTime) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -449,6 +450,34 @@ TEST_F(AcmeStorage, ALockOfADeadProcessOnThisHostIsTakenOverAtOnce) {
   ASSERT_TRUE(go(s.lock("job", milliseconds(500))));
   EXPECT_THAT(moat::test::read_file(s.root() / ".locks/job.lock"),
               HasSubstr("\"pid\":" + std::to_string(::getpid())));
+  ASSERT_TRUE(go(s.unlock("job")));
+}
+
+TEST_F(AcmeStorage, AStaleLockIsNotTakenOverWhileAnotherTakeoverIsUnderWayNorAfterItEnds) {
+  acme::file_storage s(io_.get_executor(), options());
+  fs::create_directories(s.root() / ".locks");
+  const fs::path lock = s.root() / ".locks/job.lock";
+  const auto record = [](const std::string& host, std::int64_t updated_ms) {
+    return "{\"owner\":\"x\",\"pid\":2147483000,\"host\":\"" + host +
+           "\",\"created_unix_ms\":1,\"updated_unix_ms\":" + std::to_string(updated_ms) + "}\n";
+  };
+  moat::test::write_file(lock, record("gone-host", 1));  // stale for an hour and more
+  // Another process is taking it over: it holds the takeover flock.
+  const int other = ::open((s.root() / ".locks/.takeover").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(::flock(other, LOCK_EX), 0);
+  EXPECT_EQ(go(s.lock("job", milliseconds(200))).error().code(), acme::storage_errc::lock_timeout);
+  // It finishes: its fresh lock replaces the stale one. A waiter that saw the stale one must
+  // judge again, and wait.
+  const auto now_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  fs::remove(lock);
+  moat::test::write_file(lock, record("gone-host", now_ms + 60000));
+  ::close(other);
+  EXPECT_EQ(go(s.lock("job", milliseconds(200))).error().code(), acme::storage_errc::lock_timeout);
+  moat::test::write_file(lock, record("gone-host", 1));
+  ASSERT_TRUE(go(s.lock("job", milliseconds(500))));
   ASSERT_TRUE(go(s.unlock("job")));
 }
 
