@@ -327,8 +327,8 @@ boost::asio::awaitable<result<void>> file_storage::lock(std::string name,
 
 namespace {
 
-// Removes the lock file if it is still `h`'s own inode. Returns false if it was not (lost).
-// `tries` flock attempts; each failed attempt means a takeover is running at this moment.
+// Removes the lock file if it is still `h`'s own inode: true; false if it was not (lost);
+// nullopt if the takeover flock is busy (a takeover is running at this moment: try again).
 std::optional<bool> release_file(file_storage::impl& s, const held_lock& h) {
   takeover_guard g(s.lock_dir);
   if (!g.held()) return std::nullopt;
