@@ -1,3 +1,7 @@
 # docs/acme.md: obtaining a certificate in a few lines.
 add_executable(example_acme_obtain ${CMAKE_CURRENT_LIST_DIR}/acme_obtain.cpp)
 target_link_libraries(example_acme_obtain PRIVATE moat::acme moat_build_flags)
+
+# docs/acme.md, "Storage": a lock around work, and a backup.
+add_executable(example_acme_storage ${CMAKE_CURRENT_LIST_DIR}/acme_storage.cpp)
+target_link_libraries(example_acme_storage PRIVATE moat::acme moat_build_flags)

@@ -1,5 +1,6 @@
 #include <array>
 #include <moat/acme/errors.hpp>
+#include <moat/acme/storage.hpp>
 #include <moat/http/errors.hpp>
 #include <moat/tls/errors.hpp>
 #include <utility>
@@ -181,6 +182,13 @@ bool error::retryable() const noexcept {
       default:
         return false;
     }
+  }
+  // Storage: a full disk or an I/O error may pass, a lock may be free later; a bad key, a
+  // missing value or a corrupt archive stay so.
+  if (code_.category() == storage_category()) {
+    const auto e = static_cast<storage_errc>(code_.value());
+    return e == storage_errc::io_failed || e == storage_errc::no_space ||
+           e == storage_errc::lock_timeout || e == storage_errc::lock_lost;
   }
   // Transport: timeouts, refused and reset connections, a TLS failure of the CA's endpoint.
   // A certificate that does not verify will not verify on the next try either.

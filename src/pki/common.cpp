@@ -9,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "pki/atomic_file.hpp"
+
 namespace moat::pki::detail {
 
 namespace {
@@ -186,48 +188,10 @@ std::string read_file(const std::filesystem::path& path, std::string_view subjec
 
 void atomic_write(const std::filesystem::path& path, std::string_view contents, unsigned mode,
                   std::string_view subject) {
-  const std::string name = path.filename().string();
-  if (name.empty() || name == "." || name == "..") {
-    fail(subject, errc::write_failed, "not a file name");
-  }
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::string tmp = (dir / ("." + name + ".tmp-XXXXXX")).string();
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    fail(subject, errc::write_failed,
-         "cannot create a temporary file in '" + dir.string() + "': " + errno_text(errno));
-  }
-  auto abandon = [&](const std::string& why) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(subject, errc::write_failed, why);
-  };
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) abandon("chmod: " + errno_text(errno));
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      abandon("write: " + errno_text(errno));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) abandon("fsync: " + errno_text(errno));
-  if (::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(subject, errc::write_failed, "close: " + errno_text(e));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(subject, errc::write_failed, errno_text(e));
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
+  const auto failure = moat::detail::write_file_atomically(path, contents, mode);
+  // A failed fsync of the directory after the rename leaves the new file in place: written.
+  if (failure && !failure->renamed) {
+    fail(subject, errc::write_failed, failure->step + ": " + errno_text(failure->code.value()));
   }
 }
 
