@@ -91,9 +91,12 @@ http::response new_account(post_context& c) {
   }
   auto contact = contacts_of(p);
   if (!st.opts.terms_of_service.empty() && !get_bool(p, "termsOfServiceAgreed")) {
-    throw ca_failure(errc::user_action_required, "agree to the terms of service (" +
-                                                     st.opts.terms_of_service +
-                                                     ") with termsOfServiceAgreed");
+    ca_failure f(errc::user_action_required, "agree to the terms of service (" +
+                                                 st.opts.terms_of_service +
+                                                 ") with termsOfServiceAgreed");
+    f.instance = st.opts.terms_of_service;
+    f.headers.emplace_back("Link", "<" + st.opts.terms_of_service + ">;rel=\"terms-of-service\"");
+    throw f;
   }
   std::string eab_key_id;
   const auto eab = p.find("externalAccountBinding");
@@ -208,7 +211,9 @@ http::response key_change(post_context& c) {
   if (old_spki != a.spki) throw ca_failure(errc::malformed, "\"oldKey\" is not the account's key");
   const auto taken = st.account_by_thumbprint.find(inner.jwk_thumbprint);
   if (taken != st.account_by_thumbprint.end()) {
-    throw ca_failure(errc::malformed, "another account already has the new key", 409);
+    ca_failure f(errc::malformed, "another account already has the new key", 409);
+    f.headers.emplace_back("Location", c.account_url(taken->second));
+    throw f;
   }
   st.account_by_thumbprint.erase(a.thumbprint);
   a.spki = inner.jwk_spki;

@@ -52,6 +52,7 @@ std::string problem_json(const ca_failure& f) {
     }
     o["subproblems"] = std::move(subs);
   }
+  if (!f.instance.empty()) o["instance"] = f.instance;
   if (!f.algorithms.empty()) {
     json::array algs;
     for (const auto& a : f.algorithms) algs.push_back(json::value(a));

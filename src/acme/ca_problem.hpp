@@ -4,6 +4,7 @@
 #include <moat/acme/errors.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moat::acme::detail {
@@ -19,6 +20,10 @@ class ca_failure : public std::runtime_error {
   [[nodiscard]] const std::vector<subproblem>& subproblems() const noexcept { return subs_; }
   /// badSignatureAlgorithm: the algorithms the CA accepts.
   std::vector<std::string> algorithms{};
+  /// userActionRequired: the page the person must see ("instance").
+  std::string instance{};
+  /// Header fields the refusal carries (Link rel="terms-of-service", Location of a 409).
+  std::vector<std::pair<std::string, std::string>> headers{};
 
  private:
   errc code_;

@@ -42,6 +42,7 @@ http::response problem_response(const ca_failure& f) {
   http::response res{static_cast<bhttp::status>(f.status()), 11};
   res.set(bhttp::field::content_type, "application/problem+json");
   res.body() = problem_json(f);
+  for (const auto& [name, value] : f.headers) res.insert(name, value);
   return res;
 }
 

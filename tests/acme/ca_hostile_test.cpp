@@ -3,6 +3,7 @@
 // and nothing is issued.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <moat/http/client.hpp>
@@ -39,6 +40,16 @@ class CaHostile : public ::testing::Test, public test::ca_fixture {
     http::client_options o;
     o.tls.cacerts = {ca_->root_certificate()};
     client_ = std::make_unique<http::client>(io_.get_executor(), o);
+    base_ = ca_->directory_url().substr(0, ca_->directory_url().size() - 9);
+  }
+
+  /// Restarts the CA with `o` (same data directory) and points the client at it.
+  void restart(acme::ca_options o) {
+    stop_ca();
+    start_ca(std::move(o));
+    http::client_options co;
+    co.tls.cacerts = {ca_->root_certificate()};
+    client_ = std::make_unique<http::client>(io_.get_executor(), co);
     base_ = ca_->directory_url().substr(0, ca_->directory_url().size() - 9);
   }
 
@@ -355,12 +366,7 @@ TEST_F(CaHostile, ATlsAlpnCertificateWithoutTheAcmeExtensionIsNotBelieved) {
       moat::server::coroutine_handler(
           [](moat::server::connection&) -> net::awaitable<void> { co_return; }));
   liar.start();
-  stop_ca();
-  start_ca({.tls_alpn01_port = liar.local_endpoints().front().port()});
-  http::client_options co;
-  co.tls.cacerts = {ca_->root_certificate()};
-  client_ = std::make_unique<http::client>(io_.get_executor(), co);
-  base_ = ca_->directory_url().substr(0, ca_->directory_url().size() - 9);
+  restart({.tls_alpn01_port = liar.local_endpoints().front().port()});
   const std::string kid = account(key_);
   auto [order_url, ord] = order(key_, kid);
   auto [chall, token] = challenge(key_, kid, ord, "tls-alpn-01");
@@ -404,4 +410,40 @@ TEST_F(CaHostile, RevocationWithABadReasonOrByAStrangerIsRefused) {
   EXPECT_EQ(ok.result_int(), 200U) << ok.body();
   EXPECT_EQ(problem(signed_post(issued.key, url("revoke-cert"), "", payload + "1}")),
             "alreadyRevoked");
+}
+
+TEST_F(CaHostile, TermsOfServiceMustBeAgreedToAndContactsMustBeMailAddresses) {
+  restart({.terms_of_service = "https://ca.test/terms"});
+  auto r = signed_post(key_, url("new-account"), "", "{}");
+  EXPECT_EQ(r.result_int(), 403U);
+  EXPECT_EQ(problem(r), "userActionRequired");
+  EXPECT_NE(std::string(r[bhttp::field::link]).find("rel=\"terms-of-service\""), std::string::npos);
+  EXPECT_EQ(body_of(get(url("directory"))).at("meta").at("termsOfService").as_string(),
+            "https://ca.test/terms");
+  EXPECT_EQ(problem(signed_post(key_, url("new-account"), "",
+                                R"({"termsOfServiceAgreed":true,"contact":["tel:+1555"]})")),
+            "unsupportedContact");
+  EXPECT_EQ(problem(signed_post(key_, url("new-account"), "",
+                                R"({"termsOfServiceAgreed":true,"contact":["mailto:a@b@c"]})")),
+            "invalidContact");
+  EXPECT_EQ(problem(signed_post(key_, url("new-account"), "", R"({"onlyReturnExisting":true})")),
+            "accountDoesNotExist");
+  EXPECT_EQ(ca_->stats().accounts, 0U);
+}
+
+TEST_F(CaHostile, ExpiredOrdersAndAuthorizationsCannotBeFinalized) {
+  auto offset = std::make_shared<std::atomic<long>>(0);
+  restart({.http01_port = responder_.local_endpoints().front().port(), .clock = [offset] {
+             return std::chrono::system_clock::now() + std::chrono::hours(offset->load());
+           }});
+  const std::string kid = account(key_);
+  auto [order_url, ord] = order(key_, kid);
+  const std::string authz(ord.at("authorizations").as_array()[0].as_string());
+  offset->store(24 * 7 + 1);  // past the 7-day order lifetime (not yet collected: a day later)
+  EXPECT_EQ(body_of(signed_post(key_, order_url, kid, "")).at("status").as_string(), "invalid");
+  EXPECT_EQ(body_of(signed_post(key_, authz, kid, "")).at("status").as_string(), "expired");
+  const auto cert_key = pki::private_key::generate(pki::key_type::ecdsa_p256);
+  EXPECT_EQ(problem(signed_post(key_, std::string(ord.at("finalize").as_string()), kid,
+                                R"({"csr":")" + csr_b64(cert_key, {"DNS:example.test"}) + R"("})")),
+            "orderNotReady");
 }

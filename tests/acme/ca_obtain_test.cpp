@@ -313,3 +313,15 @@ TEST_F(CaObtain, ACorruptKeyFileStopsStartUpNamingTheFile) {
   }
   EXPECT_EQ(test::read_file(dir_ / "ca/intermediate.key"), "not a key");
 }
+
+TEST_F(CaObtain, TheClientRetriesNoncesTheCaRejectsAtRandom) {
+  acme::http01_server http({test::loopback(0)});
+  start_ca({.nonce_reject_rate = 0.3, .http01_port = http.local_endpoints().front().port()});
+  auto o = client_options();
+  o.bad_nonce_retries = 50;
+  acme::client c(io_.get_executor(), o);
+  auto r =
+      run(c.obtain({.identifiers = {acme::identifier::dns("example.test")}, .solvers = {&http}}));
+  ASSERT_TRUE(r) << r.error().message();
+  expect_chain_to_root(*r);
+}
