@@ -101,3 +101,13 @@ TEST_F(CaCommand, CertObtainGetsACertificateFromCaServe) {
   ca.kill(SIGTERM);
   EXPECT_EQ(ca.wait(test::scaled(20s)), 0) << ca.output();
 }
+
+TEST_F(CaCommand, TheDocsExampleObtainsFromItsOwnCaAndKeepsTheRootAcrossRuns) {
+  const auto first = run({MOAT_EXAMPLE_ACME_CA, path("ca")});
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_NE(first.output.find("CN=app.internal until"), std::string::npos) << first.output;
+  const auto root = test::read_file(dir_ / "ca/root.pem");
+  const auto second = run({MOAT_EXAMPLE_ACME_CA, path("ca")});
+  ASSERT_EQ(second.status, 0) << second.output;
+  EXPECT_EQ(test::read_file(dir_ / "ca/root.pem"), root);
+}
