@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -382,8 +383,13 @@ std::string reverse_dns_name(std::string_view address) {
 }
 
 void start_validation(std::shared_ptr<ca::state> st, std::string challenge_id) {
+  // Posted, not dispatched: the caller holds the state's mutex, and co_spawn would run the
+  // coroutine at once on a thread of the executor's (which takes that mutex).
   auto ex = st->ex;
-  net::co_spawn(ex, run(std::move(st), std::move(challenge_id)), net::detached);
+  net::post(ex, [st = std::move(st), id = std::move(challenge_id)]() mutable {
+    auto e = st->ex;
+    net::co_spawn(e, run(std::move(st), std::move(id)), net::detached);
+  });
 }
 
 }  // namespace moat::acme::detail

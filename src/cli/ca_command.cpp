@@ -101,7 +101,9 @@ int run_serve(const serve_options& o) {
     const std::string mine = "IP:" + ep.address().to_string();
     if (std::find(sans.begin(), sans.end(), mine) == sans.end()) sans.push_back(mine);
   }
-  const auto own = ca.issue({.common_name = "moat ACME CA", .subject_alt_names = sans});
+  const auto own = ca.issue({.common_name = "moat ACME CA",
+                             .subject_alt_names = sans,
+                             .lifetime = std::chrono::days(365)});
   http::server_options so;
   so.listener.name = "moat-ca";
   so.listener.addresses = {ep};
