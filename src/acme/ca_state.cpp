@@ -185,6 +185,8 @@ void ca::state::refresh(detail::order_rec& o, sys_time t) {
 }
 
 void ca::state::collect_garbage(sys_time t) {
+  if (t - last_collection < std::chrono::minutes(1) && t >= last_collection) return;
+  last_collection = t;
   const auto old = t - std::chrono::days(1);
   for (auto it = orders.begin(); it != orders.end();) {
     if (it->second.expires < old) {

@@ -128,6 +128,7 @@ struct ca::state : std::enable_shared_from_this<ca::state> {
   std::map<std::string, detail::cert_rec> certs;  // by serial
   std::map<std::string, std::string> cert_by_ari;
   std::uint64_t crl_number = 0;
+  sys_time last_collection{};
   ca_stats counters{};
 
   [[nodiscard]] sys_time now() const;
@@ -138,7 +139,8 @@ struct ca::state : std::enable_shared_from_this<ca::state> {
   void refresh(detail::authz_rec& a, sys_time t);
   /// Derives a pending/ready order's status from its authorizations and its expiry.
   void refresh(detail::order_rec& o, sys_time t);
-  /// Drops orders, authorizations and challenges expired for a day (bounded memory).
+  /// Drops orders, authorizations and challenges expired for a day (bounded memory); at
+  /// most once a minute.
   void collect_garbage(sys_time t);
 
   // ---- persistence (ca_store.cpp; call with mu held) ----
