@@ -5,3 +5,7 @@ target_link_libraries(example_acme_obtain PRIVATE moat::acme moat_build_flags)
 # docs/acme.md, "Storage": a lock around work, and a backup.
 add_executable(example_acme_storage ${CMAKE_CURRENT_LIST_DIR}/acme_storage.cpp)
 target_link_libraries(example_acme_storage PRIVATE moat::acme moat_build_flags)
+
+# docs/acme.md: an in-process ACME CA and a certificate from it.
+add_executable(example_acme_ca ${CMAKE_CURRENT_LIST_DIR}/acme_ca.cpp)
+target_link_libraries(example_acme_ca PRIVATE moat::acme moat_build_flags)

@@ -15,7 +15,7 @@
 #include <string>
 #include <system_error>
 
-#include "pki/atomic_file.hpp"
+#include <moat/detail/atomic_file.hpp>
 
 namespace moat::acme {
 

@@ -15,6 +15,8 @@ void register_acme_cert_commands(CLI::App& cert);
 void register_connect_command(CLI::App& app);
 /// `moat serve ...`
 void register_serve_command(CLI::App& app);
+/// `moat ca serve | root | issue`
+void register_ca_commands(CLI::App& app);
 
 /// Thrown by a command for a runtime failure (exit code 1). Configuration problems throw
 /// moat::config_error (exit code 2).

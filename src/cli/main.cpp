@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   moat::cli::register_cert_commands(app);
   moat::cli::register_connect_command(app);
   moat::cli::register_serve_command(app);
+  moat::cli::register_ca_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,4 @@
-#include "pki/atomic_file.hpp"
+#include <moat/detail/atomic_file.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>

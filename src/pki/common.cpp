@@ -9,7 +9,7 @@
 #include <cstring>
 #include <system_error>
 
-#include "pki/atomic_file.hpp"
+#include <moat/detail/atomic_file.hpp>
 
 namespace moat::pki::detail {
 

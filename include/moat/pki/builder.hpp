@@ -121,6 +121,29 @@ struct certificate_builder {
                                  const certificate& issuer, const private_key& issuer_key) const;
 };
 
+/// One revoked certificate of a CRL.
+struct crl_entry {
+  std::vector<std::uint8_t> serial{};  ///< the serial's content octets (certificate::serial_bytes)
+  std::chrono::system_clock::time_point revoked_at{};
+};
+
+/// What to put in a certificate revocation list (RFC 5280 section 5): version 2, signed by
+/// the issuer, with an authorityKeyIdentifier and a cRLNumber.
+struct crl_builder {
+  std::vector<crl_entry> entries{};
+  std::chrono::system_clock::time_point this_update{};
+  std::chrono::system_clock::time_point next_update{};
+  std::uint64_t number = 1;  ///< cRLNumber: grows with every new CRL of the issuer
+  /// The DER CRL signed by `issuer_key`, the key of `issuer`. Throws `config_error`
+  /// (`key_mismatch`, `invalid_argument` for a bad serial, `generation_failed`).
+  [[nodiscard]] std::vector<std::uint8_t> sign(const certificate& issuer,
+                                               const private_key& issuer_key) const;
+};
+
+/// The DER value of a cRLDistributionPoints extension (OID 2.5.29.31) with one
+/// distribution point, the URI `url` -- for `certificate_builder::extensions`.
+[[nodiscard]] std::vector<std::uint8_t> crl_distribution_point_der(std::string_view url);
+
 /// Makes a PKCS#10 certificate signing request for `key`, with subject CN `common_name`
 /// (omitted if empty) and a subjectAltName extension with `sans` (same syntax as
 /// `certificate_builder::subject_alt_names`; omitted if empty). DER encoding.

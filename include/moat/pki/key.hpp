@@ -128,6 +128,45 @@ class private_key {
                                         std::string_view alg, std::span<const std::uint8_t> data,
                                         std::span<const std::uint8_t> signature);
 
+/// The members of a public JSON Web Key (RFC 7517/7518/8037) as they were sent, base64url
+/// strings unchanged: EC ("kty":"EC", "crv" P-256 or P-384, "x", "y"), OKP ("crv" Ed25519,
+/// "x") or RSA ("n", "e"). Members a key type does not use stay empty.
+struct jwk_members {
+  std::string kty{};
+  std::string crv{};
+  std::string x{};
+  std::string y{};
+  std::string n{};
+  std::string e{};
+};
+
+/// The DER SubjectPublicKeyInfo of a public JWK: EC P-256 / P-384 (points checked to lie on
+/// the curve), Ed25519, RSA of 2048 bits or more (a public exponent of at least 3, odd).
+/// Throws `config_error` (subject "jwk"): `unsupported_key_type` for another kty/crv or a
+/// smaller RSA key, `malformed` for a member that is missing, not base64url, of the wrong
+/// length or not a valid key. Thread-safety: reentrant.
+[[nodiscard]] std::vector<std::uint8_t> public_key_der_from_jwk(const jwk_members& jwk);
+
+/// The JWK in the canonical form of RFC 7638 (required members only, sorted, no
+/// whitespace), as `private_key::public_jwk()` makes it; its SHA-256 is the thumbprint.
+/// Throws like `public_key_der_from_jwk` (the key is checked first).
+[[nodiscard]] std::string canonical_jwk(const jwk_members& jwk);
+
+/// The RFC 7638 thumbprint of a JWK: base64url(SHA-256(canonical_jwk(jwk))).
+[[nodiscard]] std::string jwk_thumbprint(const jwk_members& jwk);
+
+/// The type and size of a DER SubjectPublicKeyInfo (e.g. a CSR's key).
+struct public_key_description {
+  bool supported = false;  ///< one of the key types moat handles
+  key_type type = key_type::ecdsa_p256;
+  unsigned bits = 0;
+  std::string name{};  ///< "ECDSA P-256", "RSA 2048", "ECDSA secp521r1", ...
+};
+/// Describes `public_key_der`; `supported` is false for a key that does not parse or of
+/// another type. Never throws. Thread-safety: reentrant.
+[[nodiscard]] public_key_description describe_public_key(
+    std::span<const std::uint8_t> public_key_der);
+
 /// Loads a private key from a file: PEM (PKCS#8, encrypted PKCS#8, PKCS#1 "RSA PRIVATE
 /// KEY", SEC1 "EC PRIVATE KEY", OpenSSL-encrypted traditional PEM) or DER.
 ///

@@ -1,9 +1,12 @@
 #pragma once
-// Atomic, durable file writes shared by the parts that keep files (pki's key and PEM writers,
-// acme's file storage): a temporary file in the target's directory, written in full, fsync'd,
-// renamed over the target, then the directory fsync'd. Internal: not a public header.
+/// @file
+/// Atomic, durable file writes shared by the parts that keep files (pki's key and PEM writers,
+/// acme's file storage): a temporary file in the target's directory, written in full, fsync'd,
+/// renamed over the target, then the directory fsync'd. Not part of the stable API; a `detail`
+/// home so that both parts share one implementation (in moat::pki).
 //
-// Temporary files are named "." + <target file name> + ".tmp-" + 6 random characters, so a
+///
+/// Temporary files are named "." + <target file name> + ".tmp-" + 6 random characters, so a
 // reader that skips names starting with '.' never sees one, and `is_temporary_name` tells
 // leftovers of a crash apart.
 

@@ -1,0 +1,225 @@
+// The CA's dispatch: which resource a request is for, the checks every POST passes (content
+// type, JWS, url, nonce, kid or jwk, signature), the problem documents, and the resources
+// served by GET (directory, newNonce, renewalInfo, CRL).
+#include "acme/ca_routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+#include <moat/pki/digest.hpp>
+
+#include "acme/ca_issue.hpp"
+#include "acme/ca_problem.hpp"
+#include "acme/parse.hpp"
+
+namespace moat::acme::detail {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using bhttp::verb;
+
+json::object post_context::payload_object() const {
+  if (jws.payload_b64.empty()) throw ca_failure(errc::malformed, "this request needs a payload");
+  try {
+    return parse_object(jws.payload);
+  } catch (const bad_document& e) {
+    throw ca_failure(errc::malformed, std::string("the payload is not a JSON object: ") + e.what());
+  }
+}
+
+http::response json_response(int status, const json::object& body) {
+  http::response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = json::serialize(body);
+  return res;
+}
+
+namespace {
+
+http::response problem_response(const ca_failure& f) {
+  http::response res{static_cast<bhttp::status>(f.status()), 11};
+  res.set(bhttp::field::content_type, "application/problem+json");
+  res.body() = problem_json(f);
+  for (const auto& [name, value] : f.headers) res.insert(name, value);
+  return res;
+}
+
+bool reject_nonce_anyway(double rate) {
+  if (rate <= 0.0) return false;
+  const auto b = pki::random_bytes(4);
+  const std::uint32_t v = (std::uint32_t{b[0]} << 24U) | (std::uint32_t{b[1]} << 16U) |
+                          (std::uint32_t{b[2]} << 8U) | std::uint32_t{b[3]};
+  return static_cast<double>(v) / 4294967296.0 < rate;
+}
+
+http::response directory(const ca::state& st, const std::string& base) {
+  json::object d;
+  d["newNonce"] = base + "/new-nonce";
+  d["newAccount"] = base + "/new-account";
+  d["newOrder"] = base + "/new-order";
+  d["revokeCert"] = base + "/revoke-cert";
+  d["keyChange"] = base + "/key-change";
+  d["renewalInfo"] = base + "/renewal-info";
+  json::object meta;
+  json::object profiles;
+  for (const auto& p : st.opts.profiles) profiles[p.name] = p.description;
+  meta["profiles"] = std::move(profiles);
+  if (!st.opts.terms_of_service.empty()) meta["termsOfService"] = st.opts.terms_of_service;
+  if (!st.opts.website.empty()) meta["website"] = st.opts.website;
+  if (st.opts.external_account_required) meta["externalAccountRequired"] = true;
+  d["meta"] = std::move(meta);
+  return json_response(200, d);
+}
+
+http::response renewal_info(ca::state& st, std::string_view id) {
+  const auto it = st.cert_by_ari.find(std::string(id));
+  if (it == st.cert_by_ari.end()) {
+    throw ca_failure(errc::malformed, "no certificate with this ARI certificate ID", 404);
+  }
+  const auto& c = st.certs.at(it->second);
+  const auto life = c.not_after - c.not_before;
+  sys_time start = c.not_before + life * 2 / 3;
+  sys_time end = c.not_before + life * 5 / 6;
+  if (c.renew_now || c.revoked) {
+    start = c.renew_now ? *c.renew_now : c.revoked_at;
+    end = start + std::chrono::hours(1);
+  }
+  json::object w;
+  w["start"] = format_time(start);
+  w["end"] = format_time(end);
+  json::object o;
+  o["suggestedWindow"] = std::move(w);
+  auto res = json_response(200, o);
+  res.set(bhttp::field::retry_after, std::to_string(st.opts.renewal_info_retry_after.count()));
+  return res;
+}
+
+std::string origin_of(const ca::state& st, const http::incoming& in) {
+  if (!st.base_url.empty()) return st.base_url;
+  const auto host = in.message.find(bhttp::field::host);
+  const std::string h = host != in.message.end() ? std::string(host->value()) : std::string();
+  return (in.secure ? "https://" : "http://") + h;
+}
+
+/// The POST checks common to every resource; the handler for the resource then runs.
+http::response handle_post(ca::state& st, const http::incoming& in, const std::string& base,
+                           const std::string& resource) {
+  check_content_type(in.message[bhttp::field::content_type]);
+  post_context c{.st = st,
+                 .base = base,
+                 .url = base + "/" + resource,
+                 .resource = resource,
+                 .jws = parse_jws(in.message.body()),
+                 .account = nullptr,
+                 .now = st.now()};
+  key_mode mode = key_mode::kid;
+  if (resource == "new-account") mode = key_mode::jwk;
+  if (resource == "revoke-cert") mode = key_mode::kid_or_jwk;
+  check_header(c.jws, c.url, mode);
+  if (!st.nonces.consume(c.jws.nonce) || reject_nonce_anyway(st.opts.nonce_reject_rate)) {
+    throw ca_failure(errc::bad_nonce, "the nonce is unknown, used, or expired");
+  }
+  if (!c.jws.kid.empty()) {
+    const std::string acct_prefix = base + "/acct/";
+    if (!c.jws.kid.starts_with(acct_prefix)) {
+      throw ca_failure(errc::account_does_not_exist, "\"kid\" is not an account URL of this CA");
+    }
+    const auto it = st.accounts.find(c.jws.kid.substr(acct_prefix.size()));
+    if (it == st.accounts.end()) {
+      throw ca_failure(errc::account_does_not_exist, "no account " + c.jws.kid);
+    }
+    verify_signature(c.jws, it->second.spki);
+    if (it->second.status != object_status::valid) {
+      throw ca_failure(errc::unauthorized,
+                       "the account is " + std::string(to_string(it->second.status)));
+    }
+    c.account = &it->second;
+  } else {
+    verify_signature(c.jws, c.jws.jwk_spki);
+  }
+  st.collect_garbage(c.now);
+  const std::string_view r = resource;
+  if (r == "new-account") return new_account(c);
+  if (r == "new-order") return new_order(c);
+  if (r == "revoke-cert") return revoke_cert(c);
+  if (r == "key-change") return key_change(c);
+  if (r.starts_with("acct/")) return account_resource(c, r.substr(5));
+  if (r.starts_with("order/")) return order_resource(c, r.substr(6));
+  if (r.starts_with("authz/")) return authz_resource(c, r.substr(6));
+  if (r.starts_with("chall/")) return challenge_resource(c, r.substr(6));
+  if (r.starts_with("cert/")) return certificate_resource(c, r.substr(5));
+  throw ca_failure(errc::malformed, "no such resource", 404);
+}
+
+http::response handle(ca::state& st, const http::incoming& in, std::string& base) {
+  std::lock_guard lock(st.mu);
+  base = origin_of(st, in) + st.prefix;
+  std::string_view rest = in.path;
+  rest.remove_prefix(std::min(rest.size(), st.prefix.size() + 1));
+  const std::string resource(rest);
+  const verb m = in.message.method();
+  const bool get = m == verb::get || m == verb::head;
+  if (resource == "directory") {
+    if (!get) throw ca_failure(errc::malformed, "the directory is read with GET", 405);
+    return directory(st, base);
+  }
+  if (resource == "new-nonce") {
+    if (!get) throw ca_failure(errc::malformed, "newNonce is read with HEAD or GET", 405);
+    http::response res{m == verb::head ? bhttp::status::ok : bhttp::status::no_content, 11};
+    res.set(bhttp::field::cache_control, "no-store");
+    return res;
+  }
+  if (resource.starts_with("renewal-info/")) {
+    if (!get) throw ca_failure(errc::malformed, "renewalInfo is read with GET", 405);
+    return renewal_info(st, std::string_view(resource).substr(13));
+  }
+  if (resource == "crl") {
+    if (!get) throw ca_failure(errc::malformed, "the CRL is read with GET", 405);
+    http::response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/pkix-crl");
+    const auto der = make_crl(st);
+    res.body().assign(der.begin(), der.end());
+    return res;
+  }
+  if (m != verb::post) {
+    throw ca_failure(errc::malformed, "ACME resources are read with POST-as-GET (RFC 8555 6.3)",
+                     405);
+  }
+  return handle_post(st, in, base, resource);
+}
+
+}  // namespace
+
+http::route_handler make_route(std::shared_ptr<ca::state> st) {
+  return [st](const http::incoming& in) -> net::awaitable<http::response> {
+    std::string base;
+    http::response res;
+    try {
+      res = handle(*st, in, base);
+    } catch (const ca_failure& f) {
+      st->log->debug("acme ca: {} {} refused: {}: {}", std::string(in.message.method_string()),
+                     std::string(in.path), reason_name(f.code()), f.what());
+      res = problem_response(f);
+      if (f.status() == 405) res.set(bhttp::field::allow, "POST");
+    } catch (const std::exception& e) {
+      st->log->warn("acme ca: {} {} failed: {}", std::string(in.message.method_string()),
+                    std::string(in.path), e.what());
+      res = problem_response(ca_failure(errc::server_internal, "internal error", 500));
+    }
+    const verb m = in.message.method();
+    {
+      std::lock_guard lock(st->mu);
+      if (base.empty()) base = origin_of(*st, in) + st->prefix;
+      if (m == verb::post || in.path.ends_with("/new-nonce")) {
+        res.set("Replay-Nonce", st->nonces.issue());
+      }
+    }
+    res.insert(bhttp::field::link, "<" + base + "/directory>;rel=\"index\"");
+    res.prepare_payload();
+    co_return res;
+  };
+}
+
+}  // namespace moat::acme::detail
