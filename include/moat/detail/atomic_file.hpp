@@ -4,11 +4,10 @@
 /// acme's file storage): a temporary file in the target's directory, written in full, fsync'd,
 /// renamed over the target, then the directory fsync'd. Not part of the stable API; a `detail`
 /// home so that both parts share one implementation (in moat::pki).
-//
 ///
 /// Temporary files are named "." + <target file name> + ".tmp-" + 6 random characters, so a
-// reader that skips names starting with '.' never sees one, and `is_temporary_name` tells
-// leftovers of a crash apart.
+/// reader that skips names starting with '.' never sees one, and `is_temporary_name` tells
+/// leftovers of a crash apart.
 
 #include <filesystem>
 #include <optional>
