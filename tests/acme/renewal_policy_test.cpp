@@ -20,8 +20,8 @@ validity lasting(sys_time::duration d) {
 
 TEST(RenewalPolicy, RenewsWithAThirdOfTheLifetimeLeftOrHalfForTenDaysOrLess) {
   EXPECT_EQ(renewal_due(lasting(days(90))), t0 + days(60));
-  EXPECT_EQ(renewal_due(lasting(days(47))), t0 + days(47) - days(47) / 3);
-  EXPECT_EQ(renewal_due(lasting(days(11))), t0 + days(11) - days(11) / 3);
+  EXPECT_EQ(renewal_due(lasting(days(47))), t0 + days(47) - sys_time::duration(days(47)) / 3);
+  EXPECT_EQ(renewal_due(lasting(days(11))), t0 + days(11) - sys_time::duration(days(11)) / 3);
   EXPECT_EQ(renewal_due(lasting(days(10))), t0 + days(5));
   EXPECT_EQ(renewal_due(lasting(days(6))), t0 + days(3));
   EXPECT_EQ(renewal_due(lasting(160h)), t0 + 80h);
