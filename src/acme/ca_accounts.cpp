@@ -6,6 +6,7 @@
 #include <moat/pki/encoding.hpp>
 
 #include "acme/ca_issue.hpp"
+#include "acme/ca_jws.hpp"
 #include "acme/ca_routes.hpp"
 #include "acme/parse.hpp"
 
@@ -190,17 +191,7 @@ http::response key_change(post_context& c) {
   if (old == p.end() || !old->value().is_object()) {
     throw ca_failure(errc::malformed, "the inner payload has no \"oldKey\"");
   }
-  pki::jwk_members k;
-  for (const auto& kv : old->value().get_object()) {
-    if (!kv.value().is_string()) continue;
-    const std::string v(kv.value().get_string());
-    if (kv.key() == "kty") k.kty = v;
-    if (kv.key() == "crv") k.crv = v;
-    if (kv.key() == "x") k.x = v;
-    if (kv.key() == "y") k.y = v;
-    if (kv.key() == "n") k.n = v;
-    if (kv.key() == "e") k.e = v;
-  }
+  const pki::jwk_members k = jwk_members_of(old->value());
   std::vector<std::uint8_t> old_spki;
   try {
     old_spki = pki::public_key_der_from_jwk(k);

@@ -50,7 +50,9 @@ std::vector<std::uint8_t> decode(std::string_view b64, std::string_view what) {
   return std::move(*v);
 }
 
-pki::jwk_members jwk_of(const json::value& v) {
+}  // namespace
+
+pki::jwk_members jwk_members_of(const json::value& v) {
   if (!v.is_object()) malformed("\"jwk\" is not an object");
   const auto& o = v.get_object();
   pki::jwk_members k;
@@ -65,6 +67,8 @@ pki::jwk_members jwk_of(const json::value& v) {
   }
   return k;
 }
+
+namespace {
 
 /// The three members of a flattened JWS, nothing else ("header" is not used by ACME).
 void split(const json::object& o, std::string& prot, std::string& payload, std::string& sig,
@@ -133,7 +137,7 @@ parsed_jws parse_jws(std::string_view body, bool require_nonce) {
   if (!has_kid && jit == h.end()) malformed("the protected header has neither \"kid\" nor \"jwk\"");
   if (has_kid && out.kid.empty()) malformed("\"kid\" is empty");
   if (jit != h.end()) {
-    out.jwk = jwk_of(jit->value());
+    out.jwk = jwk_members_of(jit->value());
     try {
       out.jwk_spki = pki::public_key_der_from_jwk(*out.jwk);
       out.jwk_thumbprint = pki::jwk_thumbprint(*out.jwk);
@@ -208,7 +212,7 @@ void check_external_account_binding(const eab_parts& e, const parsed_jws& outer,
   }
   // The payload is the account's public JWK: the same key as the outer JWS.
   const json::object o = object_of(e.payload, "externalAccountBinding's payload");
-  pki::jwk_members k = jwk_of(json::value(o));
+  pki::jwk_members k = jwk_members_of(json::value(o));
   std::vector<std::uint8_t> spki;
   try {
     spki = pki::public_key_der_from_jwk(k);

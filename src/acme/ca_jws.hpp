@@ -3,6 +3,7 @@
 // flattened JSON serialization, the protected header (alg allow-list, nonce, url, kid xor
 // jwk), the signature, and the inner JWS of a key rollover and of an External Account
 // Binding. Every refusal is a ca_failure with the RFC 8555 problem type.
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <moat/pki/key.hpp>
 #include <optional>
@@ -39,6 +40,11 @@ struct parsed_jws {
 /// Checks the media type of a POST (application/jose+json; parameters ignored): 415 +
 /// malformed otherwise.
 void check_content_type(std::string_view content_type);
+
+/// The members of a public JWK (kty, crv, x, y, n, e). Throws ca_failure (malformed) when
+/// `v` is not an object, "kty" is missing, a member is not a string, or it holds private
+/// key material.
+[[nodiscard]] pki::jwk_members jwk_members_of(const boost::json::value& v);
 
 /// Parses a flattened JWS (the only serialization ACME allows): an object with exactly
 /// "protected", "payload" and "signature" strings (base64url), a protected header with

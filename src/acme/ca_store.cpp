@@ -10,6 +10,7 @@
 #include <moat/pki/key.hpp>
 #include <sstream>
 
+#include "acme/ca_jws.hpp"
 #include "acme/ca_keys.hpp"
 #include "acme/ca_state.hpp"
 #include "acme/parse.hpp"
@@ -92,17 +93,7 @@ void ca::state::load_records() {
       a.id = str(o, "id");
       a.jwk = str(o, "jwk");
       const auto jo = detail::parse_object(a.jwk);
-      pki::jwk_members k;
-      for (const auto& kv : jo) {
-        if (!kv.value().is_string()) continue;
-        const std::string v(kv.value().get_string());
-        if (kv.key() == "kty") k.kty = v;
-        if (kv.key() == "crv") k.crv = v;
-        if (kv.key() == "x") k.x = v;
-        if (kv.key() == "y") k.y = v;
-        if (kv.key() == "n") k.n = v;
-        if (kv.key() == "e") k.e = v;
-      }
+      const pki::jwk_members k = detail::jwk_members_of(json::value(jo));
       a.spki = pki::public_key_der_from_jwk(k);
       a.thumbprint = pki::jwk_thumbprint(k);
       a.status = detail::parse_status(str(o, "status"));

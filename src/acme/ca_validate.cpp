@@ -25,6 +25,7 @@
 #include "acme/ca_problem.hpp"
 #include "acme/ca_state.hpp"
 #include "acme/headers.hpp"
+#include "acme/tls_alpn_names.hpp"
 
 namespace moat::acme::detail {
 
@@ -244,7 +245,7 @@ net::awaitable<outcome> tls_alpn01(const ca::state& st, identifier id,
   to.verify = tls::verify_mode::none;
   to.reuse_sessions = false;
   to.alpn = {"acme-tls/1"};
-  to.server_name_indication = id.type == "ip" ? reverse_dns_name(id.value) : lower(id.value);
+  to.server_name_indication = validation_server_name(id);
   tls::context ctx(tls::role::client, to);
   tls::socket_options so;
   so.packet = framing::packet_mode::raw;
@@ -270,7 +271,7 @@ net::awaitable<outcome> tls_alpn01(const ca::state& st, identifier id,
     co_return failure{errc::incorrect_response,
                       where + ": the certificate must have exactly one SAN, " + expected};
   }
-  const auto ext = cert->extension("1.3.6.1.5.5.7.1.31");
+  const auto ext = cert->extension(acme_identifier_oid);
   if (!ext) {
     co_return failure{errc::incorrect_response,
                       where + ": the certificate has no acmeIdentifier extension"};
@@ -360,27 +361,6 @@ net::awaitable<void> run(std::shared_ptr<ca::state> st, std::string challenge_id
 }
 
 }  // namespace
-
-std::string reverse_dns_name(std::string_view address) {
-  boost::system::error_code ec;
-  const auto a = net::ip::make_address(std::string(address), ec);
-  if (ec) return std::string(address);
-  std::string out;
-  if (a.is_v4()) {
-    const auto b = a.to_v4().to_bytes();
-    for (auto it = b.rbegin(); it != b.rend(); ++it) out += std::to_string(*it) + ".";
-    return out + "in-addr.arpa";
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  const auto b = a.to_v6().to_bytes();
-  for (auto it = b.rbegin(); it != b.rend(); ++it) {
-    out += hex[*it & 15U];
-    out += '.';
-    out += hex[*it >> 4U];
-    out += '.';
-  }
-  return out + "ip6.arpa";
-}
 
 void start_validation(std::shared_ptr<ca::state> st, std::string challenge_id) {
   // Posted, not dispatched: the caller holds the state's mutex, and co_spawn would run the

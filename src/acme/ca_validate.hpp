@@ -12,7 +12,4 @@ namespace moat::acme::detail {
 /// Starts validating challenge `challenge_id` (already set to processing by the caller).
 void start_validation(std::shared_ptr<ca::state> st, std::string challenge_id);
 
-/// The reverse-DNS name of an IP address ("1.0.0.127.in-addr.arpa"), RFC 8738 section 6.
-[[nodiscard]] std::string reverse_dns_name(std::string_view address);
-
 }  // namespace moat::acme::detail

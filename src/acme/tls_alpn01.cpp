@@ -8,45 +8,13 @@
 #include <moat/server/listener.hpp>
 
 #include "acme/fetch_tracker.hpp"
+#include "acme/tls_alpn_names.hpp"
 
 namespace moat::acme {
 
 namespace net = boost::asio;
 
-namespace {
-
-constexpr const char* acme_identifier_oid = "1.3.6.1.5.5.7.1.31";
-
-/// The SNI name a validation handshake carries for `id`: the name itself, or for an IP
-/// address its reverse-DNS name (RFC 8738 section 6).
-std::string sni_name(const identifier& id) {
-  if (id.type != "ip") {
-    std::string n = id.value;
-    std::transform(n.begin(), n.end(), n.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return n;
-  }
-  boost::system::error_code ec;
-  const auto a = net::ip::make_address(id.value, ec);
-  if (ec) return id.value;
-  std::string out;
-  if (a.is_v4()) {
-    const auto b = a.to_v4().to_bytes();
-    for (auto it = b.rbegin(); it != b.rend(); ++it) out += std::to_string(*it) + ".";
-    return out + "in-addr.arpa";
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  const auto b = a.to_v6().to_bytes();
-  for (auto it = b.rbegin(); it != b.rend(); ++it) {
-    out += hex[*it & 15];
-    out += '.';
-    out += hex[*it >> 4];
-    out += '.';
-  }
-  return out + "ip6.arpa";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 struct tls_alpn01_responder::state : detail::fetch_tracker<tls::certificate_set> {
   pki::private_key key = pki::private_key::generate(pki::key_type::ecdsa_p256);
@@ -73,10 +41,10 @@ net::awaitable<void> tls_alpn01_responder::present(const challenge_task& task) {
           .subject_alt_names = {san},
           .validity = std::chrono::days(7),
           .ext_key_usage = pki::ext_key_usage_flags::server_auth,
-          .extensions = {{.oid = acme_identifier_oid, .der = value, .critical = true}}}
+          .extensions = {{.oid = detail::acme_identifier_oid, .der = value, .critical = true}}}
           .self_sign(state_->key);
   state_->add(
-      sni_name(task.identifier),
+      detail::validation_server_name(task.identifier),
       tls::certificate_set(tls::sni_credentials{
           .certfile = {}, .keyfile = {}, .password = {}, .cert = {cert}, .key = state_->key}));
   co_return;
@@ -84,11 +52,11 @@ net::awaitable<void> tls_alpn01_responder::present(const challenge_task& task) {
 
 net::awaitable<bool> tls_alpn01_responder::wait_fetched(const challenge_task& task,
                                                         std::chrono::milliseconds max) {
-  co_return co_await state_->wait(sni_name(task.identifier), max);
+  co_return co_await state_->wait(detail::validation_server_name(task.identifier), max);
 }
 
 net::awaitable<void> tls_alpn01_responder::cleanup(const challenge_task& task) {
-  state_->remove(sni_name(task.identifier));
+  state_->remove(detail::validation_server_name(task.identifier));
   co_return;
 }
 

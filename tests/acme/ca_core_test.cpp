@@ -9,6 +9,7 @@
 #include "acme/ca_problem.hpp"
 #include "acme/ca_state.hpp"
 #include "acme/ca_validate.hpp"
+#include "acme/tls_alpn_names.hpp"
 
 namespace acme = moat::acme;
 namespace d = moat::acme::detail;
