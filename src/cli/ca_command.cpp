@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/args.hpp"
 #include "cli/commands.hpp"
 
 namespace moat::cli {
@@ -57,26 +58,14 @@ fs::path data_dir_of(const std::string& given) {
 
 /// "ADDR:PORT" ("[::1]:14000" for IPv6).
 net::ip::tcp::endpoint parse_listen(const std::string& s) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon + 1 == s.size()) {
-    throw moat::config_error("--listen '" + s + "'", pki::errc::invalid_argument, "ADDR:PORT");
-  }
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  const auto hp = split_host_port(s, "--listen", true);
   boost::system::error_code ec;
-  const auto a = net::ip::make_address(host, ec);
-  int port = -1;
-  try {
-    port = std::stoi(s.substr(colon + 1));
-  } catch (const std::exception&) {
-  }
-  if (ec || port < 0 || port > 65535) {
+  const auto a = net::ip::make_address(hp.host, ec);
+  if (ec) {
     throw moat::config_error("--listen '" + s + "'", pki::errc::invalid_argument,
                              "an IP address and a port, e.g. 127.0.0.1:14000 or [::1]:14000");
   }
-  return {a, static_cast<std::uint16_t>(port)};
+  return {a, hp.port};
 }
 
 /// The SAN of a host argument: "IP:..." for an address, else "DNS:...".

@@ -73,6 +73,11 @@ TEST_F(CaCommand, UsageErrorsExit2AndACorruptDirectoryExits2NamingTheFile) {
   EXPECT_EQ(
       run({MOAT_BINARY, "ca", "serve", "--listen", "nonsense", "--data-dir", path("ca")}).status,
       2);
+  // A port with trailing garbage is a usage error too (it once started on port 80).
+  EXPECT_EQ(
+      run({MOAT_BINARY, "ca", "serve", "--listen", "127.0.0.1:1abc", "--data-dir", path("ca")})
+          .status,
+      2);
   ASSERT_EQ(run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")}).status, 0);
   test::write_file(dir_ / "ca/root.pem", "garbage");
   const auto r = run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
