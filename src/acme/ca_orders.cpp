@@ -172,8 +172,9 @@ http::response new_order(post_context& c) {
   }
   if (!subs.empty()) {
     const errc code = all_unsupported ? errc::unsupported_identifier : errc::rejected_identifier;
-    throw ca_failure(code, std::to_string(subs.size()) + " of the identifiers cannot be certified",
-                     0, std::move(subs));
+    // The detail first: an argument moved from in the same call may be moved before it is read.
+    std::string detail = std::to_string(subs.size()) + " of the identifiers cannot be certified";
+    throw ca_failure(code, std::move(detail), 0, std::move(subs));
   }
   order_rec o;
   o.id = random_id();

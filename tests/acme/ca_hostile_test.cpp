@@ -388,6 +388,8 @@ TEST_F(CaHostile, BadIdentifiersAreRefusedWithASubproblemEach) {
   EXPECT_EQ(problem(r), "rejectedIdentifier");
   const auto subs = body_of(r).at("subproblems").as_array();
   ASSERT_EQ(subs.size(), 3U) << r.body();  // the wildcard: no DNS-01 here
+  EXPECT_EQ(std::string(body_of(r).at("detail").as_string()),
+            "3 of the identifiers cannot be certified");
   EXPECT_EQ(subs[1].at("type").as_string(), "urn:ietf:params:acme:error:unsupportedIdentifier");
   EXPECT_EQ(subs[0].at("identifier").at("value").as_string(), "bad_name!.test");
   auto p = signed_post(key_, url("new-order"), kid,
