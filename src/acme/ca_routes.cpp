@@ -5,6 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <moat/pki/digest.hpp>
@@ -83,8 +87,10 @@ http::response renewal_info(ca::state& st, std::string_view id) {
   sys_time start = c.not_before + life * 2 / 3;
   sys_time end = c.not_before + life * 5 / 6;
   if (c.renew_now || c.revoked) {
-    start = c.renew_now ? *c.renew_now : c.revoked_at;
-    end = start + std::chrono::hours(1);
+    // A window that has ended: "renew immediately" (RFC 9773 section 4.2). One still open
+    // would let a client wait for a random time inside it.
+    end = c.renew_now ? *c.renew_now : c.revoked_at;
+    start = end - std::chrono::hours(1);
   }
   json::object w;
   w["start"] = format_time(start);
@@ -190,10 +196,58 @@ http::response handle(ca::state& st, const http::incoming& in, std::string& base
   return handle_post(st, in, base, resource);
 }
 
+// The authorization a POST to authz/ID, chall/ID or order/ID is about while one of its
+// challenges is being validated (none otherwise). Call with mu held.
+std::optional<std::string> validating_authz(const ca::state& st, const http::incoming& in) {
+  if (in.message.method() != verb::post) return std::nullopt;
+  std::string_view r = in.path;
+  if (r.size() <= st.prefix.size() + 1) return std::nullopt;
+  r.remove_prefix(st.prefix.size() + 1);
+  std::vector<std::string> candidates;
+  if (r.starts_with("authz/")) {
+    candidates.emplace_back(r.substr(6));
+  } else if (r.starts_with("chall/")) {
+    const auto c = st.challenges.find(std::string(r.substr(6)));
+    if (c != st.challenges.end()) candidates.push_back(c->second.authz);
+  } else if (r.starts_with("order/")) {
+    const auto o = st.orders.find(std::string(r.substr(6)));
+    if (o != st.orders.end()) candidates = o->second.authzs;
+  }
+  for (const auto& id : candidates) {
+    const auto a = st.authzs.find(id);
+    if (a == st.authzs.end() || a->second.status != object_status::pending) continue;
+    for (const auto& ch : a->second.challenges) {
+      const auto c = st.challenges.find(ch);
+      if (c != st.challenges.end() && c->second.status == object_status::processing) return id;
+    }
+  }
+  return std::nullopt;
+}
+
+// A poll that arrives while its validation runs waits for the outcome, at most the
+// Retry-After it would otherwise be told, so that it answers "valid" or "invalid" at once
+// instead of "pending, come back in a second". The request is not read (nor its nonce used)
+// before.
+net::awaitable<void> await_validation(const std::shared_ptr<ca::state>& st,
+                                      const http::incoming& in) {
+  auto timer =
+      std::make_shared<net::steady_timer>(co_await net::this_coro::executor, st->opts.retry_after);
+  {
+    std::lock_guard lock(st->mu);
+    const auto authz = validating_authz(*st, in);
+    if (!authz) co_return;
+    st->validation_waiters[*authz].push_back(
+        [timer] { net::post(timer->get_executor(), [timer] { timer->cancel(); }); });
+  }
+  boost::system::error_code ec;
+  co_await timer->async_wait(net::redirect_error(net::use_awaitable, ec));
+}
+
 }  // namespace
 
 http::route_handler make_route(std::shared_ptr<ca::state> st) {
   return [st](const http::incoming& in) -> net::awaitable<http::response> {
+    co_await await_validation(st, in);
     std::string base;
     http::response res;
     try {

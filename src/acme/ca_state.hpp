@@ -5,6 +5,7 @@
 // directory (ca_store.cpp); orders, authorizations and challenges live in memory with expiry.
 #include <boost/asio/any_io_executor.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <moat/acme/ca.hpp>
@@ -129,6 +130,8 @@ struct ca::state : std::enable_shared_from_this<ca::state> {
   std::map<std::string, std::string> cert_by_ari;
   std::uint64_t crl_number = 0;
   sys_time last_collection{};
+  /// Polls waiting for a validation in flight, by authorization id: each wakes its poll.
+  std::map<std::string, std::vector<std::function<void()>>> validation_waiters;
   ca_stats counters{};
 
   [[nodiscard]] sys_time now() const;

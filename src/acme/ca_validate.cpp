@@ -341,6 +341,9 @@ net::awaitable<void> run(std::shared_ptr<ca::state> st, std::string challenge_id
   if (c == st->challenges.end()) co_return;
   const auto a = st->authzs.find(c->second.authz);
   if (a == st->authzs.end()) co_return;
+  if (auto w = st->validation_waiters.extract(a->first)) {
+    for (auto& wake : w.mapped()) wake();  // they read the outcome once the lock is released
+  }
   const auto t = st->now();
   if (!result) {
     c->second.status = object_status::valid;

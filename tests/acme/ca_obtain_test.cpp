@@ -118,6 +118,22 @@ TEST_F(CaObtain, ObtainsAWildcardAndItsBaseNameOverDns01) {
             (std::vector<std::string>{"DNS:*.example.test", "DNS:example.test"}));
 }
 
+TEST_F(CaObtain, APollDuringTheValidationIsAnsweredWithItsOutcomeNotWithRetryAfter) {
+  // The CA tells pollers to come back in an hour, and the client would honour that: the
+  // order completes only because a poll arriving during the validation waits for it.
+  // TLS-ALPN-01: the responder sees the CA's ClientHello before the CA has checked the
+  // certificate, so the client's first poll comes while the validation still runs.
+  acme::tls_alpn01_server alpn({test::loopback(0)});
+  start_ca({.tls_alpn01_port = alpn.local_endpoints().front().port(), .retry_after = 1h});
+  auto o = client_options();
+  o.max_poll_interval = 1h;
+  acme::client c(io_.get_executor(), o);
+  auto r = run(
+      c.obtain({.identifiers = {acme::identifier::dns("example.test")}, .solvers = {&alpn}}), 60s);
+  ASSERT_TRUE(r) << r.error().message();
+  expect_chain_to_root(*r);
+}
+
 TEST_F(CaObtain, AnIpAddressIsRefusedByTheDefaultProfile) {
   acme::http01_server http({test::loopback(0)});
   start_ca({.http01_port = http.local_endpoints().front().port()});
@@ -255,7 +271,9 @@ TEST_F(CaObtain, RenewalInfoSuggestsTheLastThirdAndMovesToNowWhenMarked) {
   ASSERT_TRUE(ca_->mark_for_renewal(leaf));
   auto marked = run(c.get_renewal_info(leaf));
   ASSERT_TRUE(marked);
-  EXPECT_LE(marked->window_start, std::chrono::system_clock::now() + 1s);
+  // A window that has already ended: renew immediately (RFC 9773 section 4.2).
+  EXPECT_LE(marked->window_end, std::chrono::system_clock::now() + 1s);
+  EXPECT_LT(marked->window_start, marked->window_end);
   // Renewing with `replaces` works once; a second replacement is refused.
   auto renewed = run(c.obtain({.identifiers = {acme::identifier::dns("example.test")},
                                .solvers = {&http},

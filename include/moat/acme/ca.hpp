@@ -164,8 +164,9 @@ class ca {
   /// revoked and shows up in ARI). Throws moat::config_error for a bad request.
   [[nodiscard]] ca_issued issue(const ca_issue_request& req);
 
-  /// Moves the ARI suggested window of `cert` to now (RFC 9773: the CA wants it renewed
-  /// early). False if the CA did not issue it.
+  /// Ends the ARI suggested window of `cert` now (RFC 9773 section 4.2: a window in the past
+  /// means "renew immediately"), as for a revoked certificate. False if the CA did not issue
+  /// it.
   bool mark_for_renewal(const pki::certificate& cert);
 
   /// The current CRL (DER, signed by the intermediate), as served at prefix + "/crl".
