@@ -127,12 +127,15 @@ net::awaitable<std::optional<error>> manager::impl::persist(const bundle& b) {
                             std::pair{&layout_.meta, &v.meta}}) {
     auto r = co_await storage_->store(*key, *value);
     if (!r) co_return r.error();
+    log_->debug("acme manager: stored '{}'", *key);
   }
   if (backup_) {
     auto n = co_await backup(*storage_, *backup_);
     if (!n) {
       log_->warn("acme manager: the certificate is stored but the backup {} failed: {}",
                  backup_->string(), n.error().message());
+    } else {
+      log_->debug("acme manager: wrote the backup {} ({} keys)", backup_->string(), *n);
     }
   }
   co_return std::nullopt;
