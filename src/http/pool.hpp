@@ -24,12 +24,16 @@ class connection_pool {
   [[nodiscard]] std::optional<tls::socket> take(const std::string& origin);
   /// Parks `s` for reuse; beyond the per-origin limit the oldest goes.
   void give_back(const std::string& origin, tls::socket s);
-  /// Closes every parked connection.
-  void clear() { idle_.clear(); }
+  /// Closes every parked connection (with close_notify, see `retire`).
+  void clear();
   /// Parked connections (all origins).
   [[nodiscard]] std::size_t size() const;
 
  private:
+  /// Closes `s` politely: close_notify sent (at most 100 ms of waiting, on its executor)
+  /// rather than a bare TCP close, which servers log as a truncated connection.
+  static void retire(tls::socket s);
+
   struct parked {
     tls::socket sock;
     clock::time_point since;

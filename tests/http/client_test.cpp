@@ -2,11 +2,13 @@
 // verification, connection reuse and the retry of a stale connection, redirects and their
 // limit, size limits, timeouts, responses cut short, URLs.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <moat/error.hpp>
 #include <moat/http/http.hpp>
@@ -98,6 +100,24 @@ TEST_F(client_test, GetsOverTlsVerifyingTheServerWithTheTestCa) {
   EXPECT_EQ(get(c, fmt::format("https://localhost:{}/hello", port(s))), "hello, client");
   // An IP literal is checked against the certificate's IP addresses.
   EXPECT_EQ(get(c, fmt::format("https://127.0.0.1:{}/hello", port(s))), "hello, client");
+}
+
+TEST_F(client_test, ClosesItsIdleConnectionsWithCloseNotifyNotAbruptly) {
+  server s(options(true), routes());
+  s.start();
+  client c(io.get_executor(), trusting());
+  EXPECT_EQ(get(c, fmt::format("https://localhost:{}/hello", port(s))), "hello, client");
+  c.close_idle();
+  run([&]() -> awaitable<void> {
+    const auto deadline = std::chrono::steady_clock::now() + test::scaled(10s);
+    while (s.get_stats().active != 0 && std::chrono::steady_clock::now() < deadline) {
+      asio::steady_timer t(io, 2ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }());
+  EXPECT_EQ(s.get_stats().active, 0U);
+  // The server saw a close_notify: a normal close, nothing logged.
+  EXPECT_EQ(log.count("close_notify"), 0U) << fmt::format("{}", fmt::join(log.lines(), "\n"));
 }
 
 TEST_F(client_test, RefusesAServerItsTrustStoreDoesNotKnow) {
