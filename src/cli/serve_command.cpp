@@ -17,12 +17,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <moat/acme/solver.hpp>
 #include <moat/error.hpp>
+#include <moat/http/router.hpp>
+#include <moat/http/server.hpp>
 #include <moat/server/server.hpp>
 #include <thread>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/serve_acme.hpp"
 #include "cli/settings.hpp"
 
 namespace moat::cli {
@@ -49,6 +53,13 @@ struct serve_config {
   std::string data_dir;
   std::string log_format = "text";
   std::string config;
+  // Certificates through ACME (--acme): the manager certifies --domain names.
+  std::vector<std::string> domain;
+  std::string acme;
+  std::vector<std::string> email;
+  std::string profile;
+  std::string acme_cacert;
+  std::string http_listen;
 };
 
 [[noreturn]] void bad(const std::string& subject, const std::string& why) {
@@ -152,6 +163,20 @@ void describe_settings(settings& t, serve_config& c) {
             kMaxSeconds);
   t.text("data_dir", "where the local CA and its certificate live", c.data_dir);
   t.text("log_format", "log lines", c.log_format, {"text", "json"});
+  t.text_list("domain", "a name (or IP address) to certify through --acme; repeat for more",
+              c.domain);
+  t.text("acme",
+         "obtain and renew the certificate through ACME: local (an in-process CA), staging, "
+         "production (Let's Encrypt) or a directory URL",
+         c.acme);
+  t.text_list("email", "contact address for the ACME account", c.email);
+  t.text("profile", "ACME certificate profile (e.g. shortlived)", c.profile);
+  t.text("acme_cacert", "CA certificates to trust for a private ACME server's HTTPS",
+         c.acme_cacert);
+  t.text("http_listen",
+         "ADDR:PORT of a plain HTTP listener answering HTTP-01 and redirecting to HTTPS",
+         c.http_listen, {},
+         [](const std::string& v, const std::string& subject) { (void)parse_listen(v, subject); });
 }
 
 // ---- The data directory and the self-signed certificate --------------------------------------
@@ -278,12 +303,51 @@ int run_serve(serve_config c) {
   lo.shutdown_grace = to_ms(c.shutdown_grace);
   lo.socket.packet = framing::parse_packet_mode(c.packet);
 
-  std::optional<local_certificate> ss;
-  if (c.cert.empty()) {
-    const fs::path dir = c.data_dir.empty() ? default_data_dir() : fs::path(c.data_dir);
-    ss = ensure_local_certificate(dir);
+  const bool acme_mode = !c.acme.empty();
+  if (acme_mode && !c.cert.empty()) bad("--cert", "give --cert or --acme, not both");
+  if (acme_mode && c.domain.empty()) bad("--acme", "needs at least one --domain to certify");
+  if (!acme_mode) {
+    for (const auto& [given, flag] :
+         {std::pair{!c.domain.empty(), "--domain"}, std::pair{!c.email.empty(), "--email"},
+          std::pair{!c.profile.empty(), "--profile"},
+          std::pair{!c.acme_cacert.empty(), "--acme-cacert"}}) {
+      if (given) bad(flag, "only means something with --acme");
+    }
   }
-  server::listener l(lo, tls_options(c, ss ? &*ss : nullptr), echo_handler());
+  const fs::path data_dir = c.data_dir.empty() ? default_data_dir() : fs::path(c.data_dir);
+  std::optional<asio::ip::tcp::endpoint> http_endpoint;
+  if (!c.http_listen.empty()) http_endpoint = parse_listen(c.http_listen, "http_listen");
+
+  std::unique_ptr<serve_acme> acme;
+  std::optional<local_certificate> ss;
+  if (acme_mode) {
+    acme = std::make_unique<serve_acme>(serve_acme_config{c.domain, c.acme, c.email, c.profile,
+                                                          c.acme_cacert, data_dir, lo.addresses,
+                                                          http_endpoint});
+  } else if (c.cert.empty()) {
+    ss = ensure_local_certificate(data_dir);
+  }
+  auto make_tls = [&] {
+    auto o = tls_options(c, ss ? &*ss : nullptr);
+    if (acme) o = acme->manager().tls_options(std::move(o));
+    return o;
+  };
+  server::listener l(lo, make_tls(), echo_handler());
+
+  // The HTTP port: HTTP-01 answers, and a redirect to HTTPS for everything else.
+  std::unique_ptr<http::server> http_port;
+  if (http_endpoint) {
+    auto routes = http::https_redirect(l.local_endpoints().front().port());
+    if (acme) {
+      routes.add_prefix(std::string(acme::http01_responder::path_prefix),
+                        acme->manager().http01_handler());
+    }
+    http::server_options so;
+    so.listener.name = "serve-http";
+    so.listener.addresses = {*http_endpoint};
+    so.listener.workers = 1;
+    http_port = std::make_unique<http::server>(std::move(so), std::move(routes));
+  }
 
   if (ss) {
     const auto leaf = pki::load_certificates(ss->certfile).front();
@@ -296,6 +360,13 @@ int run_serve(serve_config c) {
                  framing::to_string(lo.socket.packet), ss->ca_certfile.string());
   }
   l.start();
+  if (http_port) http_port->start();
+  if (acme) {
+    acme->start();
+    spdlog::info("reach it with: moat connect {}:{} --packet {}{}", c.domain.front(),
+                 l.local_endpoints().front().port(), framing::to_string(lo.socket.packet),
+                 c.acme == "local" ? " --cacert " + (data_dir / "ca" / "root.pem").string() : "");
+  }
 
   asio::io_context signals_io;
   asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
@@ -305,7 +376,7 @@ int run_serve(serve_config c) {
         if (sig == SIGHUP) {
           spdlog::info("SIGHUP: reloading the certificate and key");
           try {
-            l.reload(tls_options(c, ss ? &*ss : nullptr));
+            l.reload(make_tls());
           } catch (const std::exception&) {
             // reload() logged why; the old certificate stays in service.
           }
@@ -322,8 +393,10 @@ int run_serve(serve_config c) {
     asio::post(signals_io, [&] { signals_io.stop(); });
   });
   signals_io.run();
+  if (http_port) http_port->stop();
   l.stop();
   watcher.join();
+  if (acme) acme->stop();
   const auto failure = l.failure();
   if (!failure.empty()) {
     spdlog::critical("listener failed: {}", failure);
