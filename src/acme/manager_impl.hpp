@@ -24,7 +24,9 @@ namespace manager_detail {
 struct bundle {
   std::vector<pki::certificate> chain{};  // leaf first
   pki::private_key key{};
-  std::string profile{};  // the profile asked for when it was obtained
+  /// The profile asked for when it was obtained; nullopt when unknown (its metadata was not
+  /// stored: a crash between the writes), which is not taken for a change of profile.
+  std::optional<std::string> profile{};
   [[nodiscard]] const pki::certificate& leaf() const { return chain.front(); }
 };
 
@@ -80,7 +82,7 @@ struct manager_served {
   tls::certificate_set set;
   pki::certificate leaf;
   bool temporary = true;
-  std::string profile;  // the profile it was obtained with
+  std::optional<std::string> profile;  // the profile it was obtained with, when known
 };
 
 struct manager::impl : std::enable_shared_from_this<manager::impl> {

@@ -235,7 +235,7 @@ net::awaitable<sys_time> manager::impl::step() {
                  when(v.not_after, t));
       emit({.kind = manager_event_kind::expiring_soon, .identifiers = ids_, .leaf = cur->leaf});
     }
-    const bool profile_changed = cur->profile != opts_.profile;
+    const bool profile_changed = cur->profile && *cur->profile != opts_.profile;
     if (!renew_requested_ && !profile_changed && plan.renew_at > t) {
       co_return std::min(plan.check_at, plan.renew_at);
     }
@@ -243,7 +243,7 @@ net::awaitable<sys_time> manager::impl::step() {
       log_->info(
           "acme manager [{}]: the certificate was obtained with profile '{}', '{}' is "
           "asked for: renewing",
-          names_of(ids_), cur->profile, opts_.profile);
+          names_of(ids_), cur->profile.value_or(""), opts_.profile);
     }
   }
   const bool renewal = cur && !cur->temporary;
@@ -273,7 +273,8 @@ net::awaitable<std::optional<error>> manager::impl::obtain(bool renewal) {
   // Under the lock: another process may have done the work while this one waited for it.
   if (auto stored = co_await load_stored(); stored && adoptable(*stored, now())) {
     const auto due = detail::renewal_due({stored->leaf().not_before(), stored->leaf().not_after()});
-    if ((!renewal || !renew_requested_) && due > now() && stored->profile == opts_.profile) {
+    if ((!renewal || !renew_requested_) && due > now() &&
+        stored->profile.value_or(opts_.profile) == opts_.profile) {
       install(*stored, false);
       log_->info(
           "acme manager [{}]: another process obtained the certificate meanwhile (serial "

@@ -167,7 +167,7 @@ stored_values encode(const bundle& b, const std::vector<identifier>& ids,
   json::array names;
   for (const auto& id : ids) names.push_back(json::object{{"type", id.type}, {"value", id.value}});
   json::object meta{{"identifiers", std::move(names)},
-                    {"profile", b.profile},
+                    {"profile", b.profile.value_or("")},
                     {"directory", directory_url},
                     {"serial", b.leaf().serial_hex()},
                     {"not_after", rfc3339(b.leaf().not_after())},

@@ -119,4 +119,25 @@ TEST_F(ManagerCrash, KilledAtEveryStepItRestartsAndServesTheCertificateItStored)
   }
 }
 
+TEST_F(ManagerCrash, TheDocsExampleServesHelloWithACertificateFromTheLocalCa) {
+  const auto port = moat::test::free_port();
+  child_process ex({MOAT_EXAMPLE_ACME_MANAGER, "localhost", "local", (dir_ / "example").string(),
+                    std::to_string(port)});
+  ASSERT_TRUE(ex.wait_for_output("obtained ", moat::test::scaled(30000ms))) << ex.output();
+  net::io_context io;
+  moat::tls::options o;
+  o.cacertfile = dir_ / "example" / "ca" / "root.pem";
+  o.server_name_indication = "localhost";
+  moat::tls::context ctx(moat::tls::role::client, o);
+  const auto got = moat::test::run(io, [&]() -> net::awaitable<std::string> {
+    auto s = co_await moat::tls::socket::connect(io.get_executor(), "127.0.0.1", port, ctx,
+                                                 moat::test::scaled(10000ms));
+    if (!s) co_return "connect failed: " + s.error().message();
+    auto r = co_await s->recv(0, moat::test::scaled(10000ms));
+    co_return r ? std::string(r->begin(), r->end()) : r.error().message();
+  }());
+  EXPECT_EQ(got, "hello from moat\n");
+  EXPECT_TRUE(fs::exists(dir_ / "example" / "acme.backup.tar"));
+}
+
 }  // namespace

@@ -183,6 +183,28 @@ TEST_F(Manager, ACorruptStoredCertificateIsReplacedNotServed) {
   EXPECT_EQ(ca_->stats().issued, 3U);
 }
 
+TEST_F(Manager, AStoredCertificateWithoutItsMetadataIsServedNotRenewed) {
+  // A crash between the writes of the chain and of its metadata: the profile is unknown,
+  // which is no reason to order again.
+  auto o = ca_options_for();
+  o.profile = "default";
+  start(o);
+  const auto first = wait_cert();
+  ASSERT_FALSE(first.empty());
+  stop();
+  const auto issuer_dir =
+      std::filesystem::directory_iterator(o.storage_dir / "certificates")->path();
+  ASSERT_TRUE(std::filesystem::remove(issuer_dir / "localhost/localhost.json"));
+  events_.clear();
+  start(o);
+  EXPECT_EQ(wait_cert().serial_hex(), first.serial_hex());
+  run([&]() -> net::awaitable<void> {  // until the first step (load, plan) has ended
+    while (!mgr_->stats().next_check) co_await nap(2ms);
+  }());
+  EXPECT_EQ(count(manager_event_kind::obtaining), 0U);
+  EXPECT_EQ(ca_->stats().issued, 2U);
+}
+
 TEST_F(Manager, TwoManagersOnOneStorageObtainOnce) {
   auto o = ca_options_for();
   start(o);  // the first, with the listener
