@@ -136,22 +136,8 @@ void manager::impl::start_local_ca() {
   auto o = opts_.local_ca;
   if (!o.logger) o.logger = log_;
   local_ca_ = std::make_unique<acme::ca>(ex_, o);
-  const auto own = local_ca_->issue(
-      {.common_name = "localhost", .subject_alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
-  http::server_options so;
-  so.listener.name = "acme-local-ca";
-  so.listener.addresses = {{net::ip::make_address("127.0.0.1"), 0}};
-  so.listener.workers = 1;
-  so.listener.logger = log_;
-  so.tls = tls::options{};
-  so.tls->cert = own.chain;
-  so.tls->key = own.key;
-  http::router r;
-  local_ca_->mount(r, "/acme");
-  local_server_ = std::make_unique<http::server>(std::move(so), std::move(r));
-  local_server_->start();
-  local_ca_->set_base_url(
-      fmt::format("https://127.0.0.1:{}", local_server_->local_endpoints().front().port()));
+  local_server_ = std::make_unique<ca_server>(
+      *local_ca_, ca_server_options{.name = "acme-local-ca", .logger = log_});
   directory_url_ = local_ca_->directory_url();
   opts_.client.http.tls.cacerts.push_back(local_ca_->root_certificate());
   log_->info("acme manager: the in-process CA serves {} (root {})", directory_url_,

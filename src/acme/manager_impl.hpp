@@ -9,7 +9,6 @@
 #include <list>
 #include <memory>
 #include <moat/acme/manager.hpp>
-#include <moat/http/server.hpp>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -141,7 +140,7 @@ struct manager::impl : std::enable_shared_from_this<manager::impl> {
   std::unique_ptr<http01_responder> http01_;
   std::unique_ptr<tls_alpn01_responder> alpn_;
   std::unique_ptr<acme::ca> local_ca_;
-  std::unique_ptr<http::server> local_server_;
+  std::unique_ptr<acme::ca_server> local_server_;
   std::unique_ptr<acme::client> client_;
 
   manager_detail::bundle temporary_;  // the self-signed certificate served until the CA's

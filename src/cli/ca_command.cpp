@@ -84,29 +84,7 @@ int run_serve(const serve_options& o) {
   co.http01_port = o.http01_port;
   co.tls_alpn01_port = o.tls_alpn01_port;
   acme::ca ca(io.get_executor(), co);
-  std::vector<std::string> sans = {"DNS:localhost", "IP:127.0.0.1", "IP:::1"};
-  const bool wildcard = ep.address().is_unspecified();
-  if (!wildcard) {
-    const std::string mine = "IP:" + ep.address().to_string();
-    if (std::find(sans.begin(), sans.end(), mine) == sans.end()) sans.push_back(mine);
-  }
-  const auto own = ca.issue({.common_name = "moat ACME CA",
-                             .subject_alt_names = sans,
-                             .lifetime = std::chrono::days(365)});
-  http::server_options so;
-  so.listener.name = "moat-ca";
-  so.listener.addresses = {ep};
-  so.tls = tls::options{};
-  so.tls->cert = own.chain;
-  so.tls->key = own.key;
-  http::router r;
-  ca.mount(r, "/acme");
-  http::server server(std::move(so), std::move(r));
-  const auto port = server.local_endpoints().front().port();
-  std::string host = wildcard ? "localhost" : ep.address().to_string();
-  if (!wildcard && ep.address().is_v6()) host = "[" + host + "]";
-  ca.set_base_url("https://" + host + ":" + std::to_string(port));
-  server.start();
+  acme::ca_server server(ca, {.address = ep, .name = "moat-ca", .workers = 0});
   fmt::print("directory: {}\nroot: {}\n", ca.directory_url(), ca.root_certificate_path().string());
   std::fflush(stdout);
   // Validations run on `io` (one thread); the server has its own.

@@ -29,21 +29,8 @@ class ca_fixture {
     o.hosts.emplace("www.example.test", "127.0.0.1");
     o.validation_timeout = scaled(std::chrono::milliseconds(5000));
     ca_ = std::make_unique<acme::ca>(io_.get_executor(), o);
-    const auto own = ca_->issue(
-        {.common_name = "localhost", .subject_alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
-    http::server_options so;
-    so.listener.name = "acme-ca";
-    so.listener.addresses = {loopback(0)};
-    so.listener.workers = 2;
-    so.tls = tls::options{};
-    so.tls->cert = own.chain;
-    so.tls->key = own.key;
-    http::router r;
-    ca_->mount(r, "/acme");
-    server_ = std::make_unique<http::server>(std::move(so), std::move(r));
-    server_->start();
-    ca_->set_base_url("https://127.0.0.1:" +
-                      std::to_string(server_->local_endpoints().front().port()));
+    server_ = std::make_unique<acme::ca_server>(
+        *ca_, acme::ca_server_options{.address = loopback(0), .workers = 2});
   }
 
   void stop_ca() {
@@ -76,7 +63,7 @@ class ca_fixture {
   boost::asio::io_context io_;
   temp_dir dir_;
   std::unique_ptr<acme::ca> ca_;
-  std::unique_ptr<http::server> server_;
+  std::unique_ptr<acme::ca_server> server_;
 };
 
 }  // namespace moat::test

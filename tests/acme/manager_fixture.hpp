@@ -86,6 +86,14 @@ class manager_fixture : public ca_fixture {
     return *r;
   }
 
+  /// Starts with `o`, waits for the CA's certificate, stops, and returns it (empty on failure).
+  pki::certificate certify_and_stop(const acme::manager_options& o) {
+    start(o);
+    auto leaf = wait_cert();
+    stop();
+    return leaf;
+  }
+
   /// The chain the listener presents to a client asking for `sni`, verified against `root`
   /// (none: not verified).
   std::vector<pki::certificate> peer_chain(const std::string& sni = "localhost",

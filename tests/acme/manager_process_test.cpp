@@ -14,6 +14,7 @@
 #include <moat/tls/context.hpp>
 #include <moat/tls/socket.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/support.hpp"
@@ -137,6 +138,12 @@ TEST_F(ManagerCrash, TheDocsExampleServesHelloWithACertificateFromTheLocalCa) {
     co_return r ? std::string(r->begin(), r->end()) : r.error().message();
   }());
   EXPECT_EQ(got, "hello from moat\n");
+  // The backup follows the storage writes, which follow the event.
+  const auto deadline = std::chrono::steady_clock::now() + moat::test::scaled(10000ms);
+  while (!fs::exists(dir_ / "example" / "acme.backup.tar") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
   EXPECT_TRUE(fs::exists(dir_ / "example" / "acme.backup.tar"));
 }
 

@@ -134,10 +134,8 @@ TEST_F(Manager, ARestartServesTheStoredCertificateWithoutANewOrder) {
 
 TEST_F(Manager, ObtainsANewCertificateWhenTheNamesChange) {
   auto o = ca_options_for({"localhost"});
-  start(o);
-  const auto first = wait_cert();
+  const auto first = certify_and_stop(o);
   ASSERT_FALSE(first.empty());
-  stop();
   o.domains = {"localhost", "127.0.0.1"};
   o.profile = "shortlived";  // certifies IP addresses
   start(o);
@@ -152,10 +150,8 @@ TEST_F(Manager, ObtainsANewCertificateWhenTheNamesChange) {
 
 TEST_F(Manager, RestoresTheStorageFromItsBackupWhenTheDirectoryIsGone) {
   auto o = ca_options_for();
-  start(o);
-  const auto first = wait_cert();
+  const auto first = certify_and_stop(o);
   ASSERT_FALSE(first.empty());
-  stop();
   std::filesystem::remove_all(o.storage_dir);
   events_.clear();
   start(o);
@@ -168,10 +164,8 @@ TEST_F(Manager, RestoresTheStorageFromItsBackupWhenTheDirectoryIsGone) {
 
 TEST_F(Manager, ACorruptStoredCertificateIsReplacedNotServed) {
   auto o = ca_options_for();
-  start(o);
-  const auto first = wait_cert();
+  const auto first = certify_and_stop(o);
   ASSERT_FALSE(first.empty());
-  stop();
   const auto issuer_dir =
       std::filesystem::directory_iterator(o.storage_dir / "certificates")->path();
   const auto crt = issuer_dir / "localhost/localhost.crt";
@@ -188,10 +182,8 @@ TEST_F(Manager, AStoredCertificateWithoutItsMetadataIsServedNotRenewed) {
   // which is no reason to order again.
   auto o = ca_options_for();
   o.profile = "default";
-  start(o);
-  const auto first = wait_cert();
+  const auto first = certify_and_stop(o);
   ASSERT_FALSE(first.empty());
-  stop();
   const auto issuer_dir =
       std::filesystem::directory_iterator(o.storage_dir / "certificates")->path();
   ASSERT_TRUE(std::filesystem::remove(issuer_dir / "localhost/localhost.json"));
@@ -223,10 +215,8 @@ TEST_F(Manager, TwoManagersOnOneStorageObtainOnce) {
 
 TEST_F(Manager, RenewsAtOnceWhenTheCaMarksTheCertificateThroughAri) {
   auto o = ca_options_for();
-  start(o);
-  const auto first = wait_cert();
+  const auto first = certify_and_stop(o);
   ASSERT_FALSE(first.empty());
-  stop();
   ASSERT_TRUE(ca_->mark_for_renewal(first));
   events_.clear();
   start(o);

@@ -8,6 +8,7 @@
 /// Every error is an `application/problem+json` document with an RFC 8555 type.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <moat/acme/resources.hpp>
 #include <moat/http/router.hpp>
+#include <moat/http/server.hpp>
 #include <moat/pki/certificate.hpp>
 #include <moat/pki/key.hpp>
 #include <string>
@@ -178,6 +180,44 @@ class ca {
 
  private:
   std::shared_ptr<state> state_;
+};
+
+/// Where and how `ca_server` serves a CA.
+struct ca_server_options {
+  /// The address to listen on (port 0: a free one); an unspecified address (0.0.0.0, ::)
+  /// serves every interface and names the CA "localhost" in its URLs.
+  boost::asio::ip::tcp::endpoint address{boost::asio::ip::make_address("127.0.0.1"), 0};
+  std::string prefix{"/acme"};  ///< the directory is prefix + "/directory"
+  std::string name{"acme-ca"};  ///< the listener's name in logs
+  unsigned workers = 1;         ///< the HTTPS listener's threads
+  std::chrono::seconds certificate_lifetime{std::chrono::days(365)};
+  /// Where the listener logs; null = moat::default_logger().
+  std::shared_ptr<spdlog::logger> logger{};
+};
+
+/// A CA served over HTTPS -- the certificate issued by the CA itself for localhost,
+/// 127.0.0.1, ::1 and the listening address -- with its base URL set: what `moat ca serve`,
+/// the certificate manager's "local" directory and tests run. Clients trust
+/// `ca::root_certificate()`. Serves from construction until destroyed (the listener's
+/// threads; the CA's validations run on the CA's executor). Not copyable.
+class ca_server {
+ public:
+  /// Binds and starts serving; throws std::system_error naming the address if it cannot.
+  ca_server(acme::ca& ca, ca_server_options opts = {});
+  ~ca_server();
+  ca_server(const ca_server&) = delete;
+  ca_server& operator=(const ca_server&) = delete;
+
+  /// The bound address (with the real port).
+  [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
+  /// The directory URL clients use.
+  [[nodiscard]] std::string directory_url() const;
+  /// Stops accepting and drains (also done by the destructor).
+  void stop();
+
+ private:
+  acme::ca& ca_;
+  std::unique_ptr<http::server> server_;
 };
 
 }  // namespace moat::acme
