@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <moat/acme/ca.hpp>
 #include <moat/acme/client.hpp>
-#include <moat/http/server.hpp>
 
 namespace net = boost::asio;
 
@@ -21,18 +20,8 @@ int main(int argc, char** argv) {
                                         .http01_port = http01.local_endpoints()[0].port(),
                                         .hosts = {{"app.internal", "127.0.0.1"}}});
 
-  // The CA's own HTTPS certificate, issued directly by its root.
-  const auto own = ca.issue({.subject_alt_names = {"IP:127.0.0.1"}});
-  moat::http::server_options so;
-  so.listener.addresses = {loopback};
-  so.tls.emplace();
-  so.tls->cert = own.chain;
-  so.tls->key = own.key;
-  moat::http::router routes;
-  ca.mount(routes, "/acme");
-  moat::http::server server(so, routes);
-  server.start();
-  ca.set_base_url("https://127.0.0.1:" + std::to_string(server.local_endpoints()[0].port()));
+  // HTTPS on a loopback port, with a certificate the CA issues itself from its root.
+  moat::acme::ca_server server(ca, {.address = loopback});
 
   moat::acme::client_options opts{.directory_url = ca.directory_url()};
   opts.http.tls.cacerts = {ca.root_certificate()};  // trust the CA's root
