@@ -2,6 +2,7 @@
 // authorizations and challenges (section 7.5), certificates and revocation (section 7.6).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
@@ -32,8 +33,29 @@ json::object problem_object(const problem& p) {
   return o;
 }
 
-void retry_after(http::response& res, const ca::state& st, object_status s) {
-  if (s == object_status::pending || s == object_status::processing) {
+/// Whether one of the authorization's challenges is being validated.
+bool validating(const ca::state& st, const authz_rec& a) {
+  return std::any_of(a.challenges.begin(), a.challenges.end(), [&](const std::string& id) {
+    const auto it = st.challenges.find(id);
+    return it != st.challenges.end() && it->second.status == object_status::processing;
+  });
+}
+
+bool validating(const ca::state& st, const order_rec& o) {
+  return std::any_of(o.authzs.begin(), o.authzs.end(), [&](const std::string& id) {
+    const auto it = st.authzs.find(id);
+    return it != st.authzs.end() && validating(st, it->second);
+  });
+}
+
+/// Retry-After on a pending or processing resource -- but not on an authorization or order
+/// while a validation of the CA's own is under way: that ends within validation_timeout, most
+/// often within milliseconds, and the client's own backoff serves it better than the whole
+/// seconds the header can say. A processing challenge keeps it: lego takes its polling
+/// interval from the challenge's answer, and without one polls every 5 s.
+void retry_after(http::response& res, const ca::state& st, object_status s,
+                 bool validation_under_way) {
+  if ((s == object_status::pending || s == object_status::processing) && !validation_under_way) {
     res.set(bhttp::field::retry_after, std::to_string(st.opts.retry_after.count()));
   }
 }
@@ -283,7 +305,7 @@ http::response order_resource(post_context& c, std::string_view rest) {
   }
   auto res = json_response(200, order_json(c, o));
   res.set(bhttp::field::location, c.base + "/order/" + o.id);
-  retry_after(res, st, o.status);
+  retry_after(res, st, o.status, validating(st, o));
   return res;
 }
 
@@ -320,7 +342,7 @@ http::response authz_resource(post_context& c, std::string_view id) {
     a.status = object_status::deactivated;
   }
   auto res = json_response(200, authz_json(c, a));
-  retry_after(res, c.st, a.status);
+  retry_after(res, c.st, a.status, validating(c.st, a));
   return res;
 }
 
@@ -347,7 +369,7 @@ http::response challenge_resource(post_context& c, std::string_view id) {
   }
   auto res = json_response(200, challenge_json(c, ch));
   res.insert(bhttp::field::link, "<" + c.base + "/authz/" + a.id + ">;rel=\"up\"");
-  retry_after(res, st, ch.status);
+  retry_after(res, st, ch.status, false);
   return res;
 }
 

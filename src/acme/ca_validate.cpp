@@ -245,6 +245,9 @@ net::awaitable<outcome> tls_alpn01(const ca::state& st, identifier id,
   to.verify = tls::verify_mode::none;
   to.reuse_sessions = false;
   to.alpn = {"acme-tls/1"};
+  // Only the certificate's SAN and acmeIdentifier matter (RFC 8737 section 3); lego's has
+  // keyUsage keyEncipherment alone, which Go's TLS stack (and Let's Encrypt) accept.
+  to.insecure_allow_key_usage_violation = true;
   to.server_name_indication = validation_server_name(id);
   tls::context ctx(tls::role::client, to);
   tls::socket_options so;

@@ -192,6 +192,9 @@ std::string build_priority(role r, const options& o, const std::vector<version>&
   // keeps %SAFE_RENEGOTIATION: GnuTLS checks it only in a TLS 1.2 ServerHello. moat never
   // renegotiates either way.
   s += r == role::server ? ":%PARTIAL_RENEGOTIATION" : ":%SAFE_RENEGOTIATION";
+  // GnuTLS's only way to let a peer's certificate sign the handshake without digitalSignature
+  // in its keyUsage (build_state allows it for a client that does not verify the peer).
+  if (o.insecure_allow_key_usage_violation) s += ":%COMPAT";
   return s;
 }
 
@@ -519,6 +522,11 @@ std::shared_ptr<const context_state> build_state(role r, options opts,
   }
   if (opts.fail_if_no_peer_cert && st->verify != verify_mode::peer) {
     fail("fail_if_no_peer_cert", errc::invalid_option, "it needs verify = peer");
+  }
+  if (opts.insecure_allow_key_usage_violation &&
+      (r != role::client || st->verify != verify_mode::none)) {
+    fail("insecure_allow_key_usage_violation", errc::invalid_option,
+         "only for a client with verify = none");
   }
   if (opts.depth > 100) fail("depth", errc::invalid_option, "at most 100");
   if (opts.handshake_timeout.count() <= 0) {

@@ -13,17 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct outcome {
-  int status = -1;
-  std::string output;
-};
-
-outcome run(std::vector<std::string> args) {
-  test::child_process p(std::move(args));
-  p.close_stdin();
-  const auto st = p.wait(test::scaled(60s));
-  return {st.value_or(-999), p.output()};
-}
+using test::run_process;
 
 class CaCommand : public ::testing::Test {
  protected:
@@ -34,12 +24,12 @@ class CaCommand : public ::testing::Test {
 }  // namespace
 
 TEST_F(CaCommand, RootPrintsTheSameRootEveryTime) {
-  const auto a = run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
+  const auto a = run_process({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
   ASSERT_EQ(a.status, 0) << a.output;
   const auto root = pki::certificate::from_pem(a.output);
   EXPECT_TRUE(root.is_ca());
   EXPECT_TRUE(root.is_self_signed());
-  const auto b = run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
+  const auto b = run_process({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
   EXPECT_EQ(pki::certificate::from_pem(b.output), root);
   struct stat st {};
   ASSERT_EQ(::stat(path("ca/root.key").c_str(), &st), 0);
@@ -47,9 +37,9 @@ TEST_F(CaCommand, RootPrintsTheSameRootEveryTime) {
 }
 
 TEST_F(CaCommand, IssueWritesAClientAndServerCertificateChainingToTheRoot) {
-  const auto r = run({MOAT_BINARY, "ca", "issue", "--cn", "node1", "--san", "node1.test", "--san",
-                      "10.0.0.1", "--client-auth", "--days", "30", "--out-cert", path("c.pem"),
-                      "--out-key", path("k.pem"), "--data-dir", path("ca")});
+  const auto r = run_process({MOAT_BINARY, "ca", "issue", "--cn", "node1", "--san", "node1.test",
+                              "--san", "10.0.0.1", "--client-auth", "--days", "30", "--out-cert",
+                              path("c.pem"), "--out-key", path("k.pem"), "--data-dir", path("ca")});
   ASSERT_EQ(r.status, 0) << r.output;
   const auto chain = pki::load_certificates(path("c.pem"));
   ASSERT_EQ(chain.size(), 2U);
@@ -69,18 +59,21 @@ TEST_F(CaCommand, IssueWritesAClientAndServerCertificateChainingToTheRoot) {
 }
 
 TEST_F(CaCommand, UsageErrorsExit2AndACorruptDirectoryExits2NamingTheFile) {
-  EXPECT_EQ(run({MOAT_BINARY, "ca", "issue", "--cn", "x", "--out-cert", path("c.pem")}).status, 2);
   EXPECT_EQ(
-      run({MOAT_BINARY, "ca", "serve", "--listen", "nonsense", "--data-dir", path("ca")}).status,
+      run_process({MOAT_BINARY, "ca", "issue", "--cn", "x", "--out-cert", path("c.pem")}).status,
       2);
-  // A port with trailing garbage is a usage error too (it once started on port 80).
   EXPECT_EQ(
-      run({MOAT_BINARY, "ca", "serve", "--listen", "127.0.0.1:1abc", "--data-dir", path("ca")})
+      run_process({MOAT_BINARY, "ca", "serve", "--listen", "nonsense", "--data-dir", path("ca")})
           .status,
       2);
-  ASSERT_EQ(run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")}).status, 0);
+  // A port with trailing garbage is a usage error too (it once started on port 80).
+  EXPECT_EQ(run_process({MOAT_BINARY, "ca", "serve", "--listen", "127.0.0.1:1abc", "--data-dir",
+                         path("ca")})
+                .status,
+            2);
+  ASSERT_EQ(run_process({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")}).status, 0);
   test::write_file(dir_ / "ca/root.pem", "garbage");
-  const auto r = run({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
+  const auto r = run_process({MOAT_BINARY, "ca", "root", "--data-dir", path("ca")});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("root.pem"), std::string::npos) << r.output;
 }
@@ -94,10 +87,10 @@ TEST_F(CaCommand, CertObtainGetsACertificateFromCaServe) {
   ASSERT_TRUE(ca.wait_for_output("root: ", test::scaled(20s))) << ca.output();
   const std::string directory = "https://127.0.0.1:" + std::to_string(port) + "/acme/directory";
   EXPECT_NE(ca.output().find("directory: " + directory), std::string::npos) << ca.output();
-  const auto r =
-      run({MOAT_BINARY, "cert", "obtain", "--acme", directory, "--acme-cacert", path("ca/root.pem"),
-           "--domain", "localhost", "--http-port", std::to_string(http_port), "--bind", "127.0.0.1",
-           "--out-cert", path("cert.pem"), "--out-key", path("key.pem")});
+  const auto r = run_process({MOAT_BINARY, "cert", "obtain", "--acme", directory, "--acme-cacert",
+                              path("ca/root.pem"), "--domain", "localhost", "--http-port",
+                              std::to_string(http_port), "--bind", "127.0.0.1", "--out-cert",
+                              path("cert.pem"), "--out-key", path("key.pem")});
   ASSERT_EQ(r.status, 0) << r.output << "\n" << ca.output();
   const auto chain = pki::load_certificates(path("cert.pem"));
   ASSERT_EQ(chain.size(), 2U);
@@ -108,11 +101,11 @@ TEST_F(CaCommand, CertObtainGetsACertificateFromCaServe) {
 }
 
 TEST_F(CaCommand, TheDocsExampleObtainsFromItsOwnCaAndKeepsTheRootAcrossRuns) {
-  const auto first = run({MOAT_EXAMPLE_ACME_CA, path("ca")});
+  const auto first = run_process({MOAT_EXAMPLE_ACME_CA, path("ca")});
   ASSERT_EQ(first.status, 0) << first.output;
   EXPECT_NE(first.output.find("CN=app.internal until"), std::string::npos) << first.output;
   const auto root = test::read_file(dir_ / "ca/root.pem");
-  const auto second = run({MOAT_EXAMPLE_ACME_CA, path("ca")});
+  const auto second = run_process({MOAT_EXAMPLE_ACME_CA, path("ca")});
   ASSERT_EQ(second.status, 0) << second.output;
   EXPECT_EQ(test::read_file(dir_ / "ca/root.pem"), root);
 }

@@ -449,3 +449,29 @@ TEST_F(CaHostile, ExpiredOrdersAndAuthorizationsCannotBeFinalized) {
                                 R"({"csr":")" + csr_b64(cert_key, {"DNS:example.test"}) + R"("})")),
             "orderNotReady");
 }
+
+// A validation under way ends within validation_timeout, most often within milliseconds. With
+// a whole second of Retry-After, moat's own client -- which polls the authorization as soon
+// as its challenge server sees the CA's request, sometimes just before the CA has the answer
+// -- waited that second in about every other obtain.
+TEST_F(CaHostile, RetryAfterIsLeftOutWhileAValidationIsUnderWay) {
+  net::ip::tcp::acceptor silent(io_, test::loopback(0));  // takes connections, never answers
+  restart({.http01_port = silent.local_endpoint().port()});
+  const std::string kid = account(key_);
+  auto [order_url, ord] = order(key_, kid);
+  const std::string authz(ord.at("authorizations").as_array()[0].as_string());
+  // Waiting on the client: Retry-After as configured.
+  EXPECT_EQ(signed_post(key_, authz, kid, "")[bhttp::field::retry_after], "1");
+  EXPECT_EQ(signed_post(key_, order_url, kid, "")[bhttp::field::retry_after], "1");
+
+  auto [chall, token] = challenge(key_, kid, ord, "http-01");
+  const auto started = signed_post(key_, chall, kid, "{}");
+  EXPECT_EQ(body_of(started).at("status").as_string(), "processing");
+  // The challenge keeps it: lego takes its polling interval from this answer (5 s without).
+  EXPECT_EQ(started[bhttp::field::retry_after], "1");
+  for (const auto& target : {authz, order_url}) {
+    const auto r = signed_post(key_, target, kid, "");
+    EXPECT_EQ(body_of(r).at("status").as_string(), "pending") << target << ": " << r.body();
+    EXPECT_EQ(r.count(bhttp::field::retry_after), 0U) << target;
+  }
+}

@@ -1,6 +1,7 @@
 // moat's own ACME client against the in-process CA: every challenge type, DNS and IP
 // identifiers, both profiles, EAB, key rollover, deactivation, revocation and the CRL, ARI,
 // and a restart of the CA.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -52,6 +53,51 @@ struct fake_zone {
   }
 };
 
+/// TLS-ALPN-01 answered by `openssl s_server` with a challenge certificate made the way lego
+/// (Go) makes one: an RSA key and keyUsage keyEncipherment only -- no digitalSignature, which
+/// a TLS handshake signing with that key would need. Go's TLS client never checks keyUsage.
+class openssl_alpn_solver : public acme::solver {
+ public:
+  openssl_alpn_solver(std::filesystem::path dir, unsigned short port)
+      : dir_(std::move(dir)), port_(port) {}
+  [[nodiscard]] std::string_view challenge_type() const noexcept override { return "tls-alpn-01"; }
+  net::awaitable<void> present(const acme::challenge_task& task) override {
+    std::string digest_hex;
+    for (const auto b : moat::pki::sha256(task.key_authorization)) {
+      digest_hex += fmt::format("{:02x}", b);
+    }
+    const auto cert = (dir_ / "alpn.pem").string();
+    const auto key = (dir_ / "alpn.key").string();
+    test::child_process req({"openssl",  "req",
+                             "-x509",    "-newkey",
+                             "rsa:2048", "-nodes",
+                             "-days",    "1",
+                             "-subj",    "/CN=ACME Challenge TEMP",
+                             "-keyout",  key,
+                             "-out",     cert,
+                             "-addext",  "subjectAltName=DNS:" + task.identifier.value,
+                             "-addext",  "keyUsage=keyEncipherment",
+                             "-addext",  "1.3.6.1.5.5.7.1.31=critical,DER:0420" + digest_hex});
+    if (req.wait(test::scaled(30s)) != 0) throw std::runtime_error("openssl req: " + req.output());
+    server_ = std::make_unique<test::child_process>(std::vector<std::string>{
+        "openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port_), "-cert", cert,
+        "-key", key, "-alpn", "acme-tls/1"});
+    if (!server_->wait_for_output("ACCEPT")) {
+      throw std::runtime_error("openssl s_server: " + server_->output());
+    }
+    co_return;
+  }
+  net::awaitable<void> cleanup(const acme::challenge_task&) override {
+    server_.reset();
+    co_return;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  unsigned short port_;
+  std::unique_ptr<test::child_process> server_;
+};
+
 std::chrono::hours lifetime_of(const pki::certificate& c) {
   return std::chrono::duration_cast<std::chrono::hours>(c.not_after() - c.not_before());
 }
@@ -101,6 +147,17 @@ TEST_F(CaObtain, ObtainsForADnsNameOverTlsAlpn01AndForAnIpOverHttp01) {
                           .profile = "shortlived"}));
   ASSERT_TRUE(r2) << r2.error().message();
   expect_chain_to_root(*r2);
+}
+
+TEST_F(CaObtain, TlsAlpn01AcceptsAChallengeCertificateWithoutDigitalSignatureKeyUsageAsLegoMakes) {
+  const auto port = test::free_port();
+  openssl_alpn_solver alpn(dir_.path(), port);
+  start_ca({.tls_alpn01_port = port});
+  acme::client c(io_.get_executor(), client_options());
+  auto r =
+      run(c.obtain({.identifiers = {acme::identifier::dns("example.test")}, .solvers = {&alpn}}));
+  ASSERT_TRUE(r) << r.error().message();
+  expect_chain_to_root(*r);
 }
 
 TEST_F(CaObtain, ObtainsAWildcardAndItsBaseNameOverDns01) {

@@ -14,17 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct outcome {
-  int status = -1;
-  std::string output;
-};
-
-outcome run(std::vector<std::string> args, const std::filesystem::path& cwd = {}) {
-  test::child_process p(std::move(args), cwd);
-  p.close_stdin();
-  const auto st = p.wait(test::scaled(120s));
-  return {st.value_or(-999), p.output()};
-}
+using test::run_process;
 
 class AcmeCommand : public ::testing::Test {
  protected:
@@ -63,8 +53,8 @@ class AcmeCommand : public ::testing::Test {
 
 TEST_F(AcmeCommand, ObtainWritesTheChainAndAKeyOnlyItsOwnerCanRead) {
   start();
-  const auto r = run(obtain_args({"--domain", "localhost", "--email", "ops@example.test",
-                                  "--account-key", path("account.pem")}));
+  const auto r = run_process(obtain_args({"--domain", "localhost", "--email", "ops@example.test",
+                                          "--account-key", path("account.pem")}));
   ASSERT_EQ(r.status, 0) << r.output << pebble_->log();
   EXPECT_NE(r.output.find("obtained in"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("DNS:localhost"), std::string::npos) << r.output;
@@ -80,18 +70,18 @@ TEST_F(AcmeCommand, ObtainWritesTheChainAndAKeyOnlyItsOwnerCanRead) {
             pki::load_private_key(path("key.pem")).public_key_der());
 
   // The same account key again: the account is found, not made anew.
-  const auto again =
-      run(obtain_args({"--domain", "localhost", "--account-key", path("account.pem"), "--challenge",
-                       "tls-alpn-01", "--ip", "127.0.0.1", "--key-type", "rsa2048"}));
+  const auto again = run_process(
+      obtain_args({"--domain", "localhost", "--account-key", path("account.pem"), "--challenge",
+                   "tls-alpn-01", "--ip", "127.0.0.1", "--key-type", "rsa2048"}));
   ASSERT_EQ(again.status, 0) << again.output << pebble_->log();
   EXPECT_EQ(again.output.find("made a new account key"), std::string::npos);
   EXPECT_EQ(pki::load_certificates(path("cert.pem")).front().public_key_type(), pki::key_type::rsa);
 
   // Revoke it with its own key, then it is revoked at the CA.
   const auto revoked =
-      run({MOAT_BINARY, "cert", "revoke", "--acme", pebble_->directory_url(), "--acme-cacert",
-           pebble_->ca_file().string(), "--cert", path("cert.pem"), "--key", path("key.pem"),
-           "--reason", "keyCompromise"});
+      run_process({MOAT_BINARY, "cert", "revoke", "--acme", pebble_->directory_url(),
+                   "--acme-cacert", pebble_->ca_file().string(), "--cert", path("cert.pem"),
+                   "--key", path("key.pem"), "--reason", "keyCompromise"});
   ASSERT_EQ(revoked.status, 0) << revoked.output;
   const auto serial = pki::load_certificates(path("cert.pem")).front().serial_hex();
   EXPECT_NE(pebble_->management_get("/cert-status-by-serial/" + serial).body.find("Revoked"),
@@ -102,7 +92,7 @@ TEST_F(AcmeCommand, AFailureExitsWithOneAndTheProblemsTypeAndDetail) {
   test::pebble_options o;
   o.domain_blocklist = {"blocked.test"};
   start(o);
-  const auto r = run(obtain_args({"--domain", "blocked.test"}));
+  const auto r = run_process(obtain_args({"--domain", "blocked.test"}));
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("rejectedIdentifier"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("blocked.test"), std::string::npos) << r.output;
@@ -110,32 +100,32 @@ TEST_F(AcmeCommand, AFailureExitsWithOneAndTheProblemsTypeAndDetail) {
   EXPECT_FALSE(std::filesystem::exists(path("key.pem")));
 
   // Pebble 2.4.0 has no renewalInfo: said, exit 1.
-  const auto info =
-      run({MOAT_BINARY, "cert", "renewal-info", "--acme", pebble_->directory_url(), "--acme-cacert",
-           pebble_->ca_file().string(), "--cert", pebble_->ca_file().string()});
+  const auto info = run_process(
+      {MOAT_BINARY, "cert", "renewal-info", "--acme", pebble_->directory_url(), "--acme-cacert",
+       pebble_->ca_file().string(), "--cert", pebble_->ca_file().string()});
   EXPECT_EQ(info.status, 1) << info.output;
   EXPECT_NE(info.output.find("renewalInfo"), std::string::npos) << info.output;
 }
 
 TEST_F(AcmeCommand, UsageErrorsExitWithTwo) {
   start();
-  const auto none = run(obtain_args({}));
+  const auto none = run_process(obtain_args({}));
   EXPECT_EQ(none.status, 2) << none.output;
   EXPECT_NE(none.output.find("--domain"), std::string::npos) << none.output;
-  const auto bad_eab = run(obtain_args({"--domain", "localhost", "--eab-kid", "k"}));
+  const auto bad_eab = run_process(obtain_args({"--domain", "localhost", "--eab-kid", "k"}));
   EXPECT_EQ(bad_eab.status, 2) << bad_eab.output;
   const auto not_https =
-      run({MOAT_BINARY, "cert", "obtain", "--acme", "http://ca.test/dir", "--domain", "x.test",
-           "--out-cert", path("c"), "--out-key", path("k")});
+      run_process({MOAT_BINARY, "cert", "obtain", "--acme", "http://ca.test/dir", "--domain",
+                   "x.test", "--out-cert", path("c"), "--out-key", path("k")});
   EXPECT_EQ(not_https.status, 2) << not_https.output;
   EXPECT_NE(not_https.output.find("https://"), std::string::npos) << not_https.output;
 }
 
 TEST_F(AcmeCommand, TheDocsExampleObtainsACertificate) {
   start();
-  const auto r = run({MOAT_EXAMPLE_ACME_OBTAIN, pebble_->directory_url(), "localhost",
-                      pebble_->ca_file().string(), std::to_string(pebble_->http_port())},
-                     dir_.path());
+  const auto r = run_process({MOAT_EXAMPLE_ACME_OBTAIN, pebble_->directory_url(), "localhost",
+                              pebble_->ca_file().string(), std::to_string(pebble_->http_port())},
+                             60s, dir_.path());
   ASSERT_EQ(r.status, 0) << r.output << pebble_->log();
   const auto chain = pki::load_certificates(dir_ / "cert.pem");
   EXPECT_EQ(chain.front().subject_alt_names(), std::vector<std::string>{"DNS:localhost"});

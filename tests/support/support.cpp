@@ -241,6 +241,14 @@ void child_process::kill(int sig) {
   if (!status_) ::kill(pid_, sig);
 }
 
+process_outcome run_process(std::vector<std::string> argv, std::chrono::milliseconds timeout,
+                            std::filesystem::path cwd) {
+  child_process p(std::move(argv), std::move(cwd));
+  p.close_stdin();
+  const auto st = p.wait(timeout);
+  return {st.value_or(process_outcome::timed_out), p.output()};
+}
+
 std::vector<std::pair<std::string, std::vector<std::uint8_t>>> read_corpus(
     const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) {

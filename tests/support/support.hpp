@@ -128,6 +128,19 @@ class child_process {
   std::filesystem::path out_path_;
 };
 
+/// How a process run to its end went.
+struct process_outcome {
+  /// What `status` is when the process did not exit in time (it was then killed).
+  static constexpr int timed_out = -999;
+  int status = timed_out;  ///< exit status, -signal if a signal ended it, or timed_out
+  std::string output;      ///< its stdout and stderr
+};
+
+/// Runs `argv` (stdin closed at once) until it exits, at most `timeout` (scaled).
+[[nodiscard]] process_outcome run_process(
+    std::vector<std::string> argv, std::chrono::milliseconds timeout = std::chrono::seconds(60),
+    std::filesystem::path cwd = {});
+
 /// Waits, without blocking the io_context (a coroutine), for `p` to exit; kills it after
 /// `timeout` (scaled). Its exit status, or nullopt if it did not die even then.
 [[nodiscard]] asio::awaitable<std::optional<int>> exited(

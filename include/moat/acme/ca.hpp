@@ -89,7 +89,9 @@ struct ca_options {
   /// Lifetimes of a pending order and its authorizations, and of a valid authorization.
   std::chrono::seconds order_lifetime{std::chrono::days(7)};
   std::chrono::seconds valid_authorization_lifetime{std::chrono::days(30)};
-  /// What Retry-After says on a pending/processing order, authorization or challenge.
+  /// What Retry-After says on a pending/processing order, authorization or challenge (none on
+  /// an authorization or order while one of its validations is under way: those usually take
+  /// milliseconds).
   std::chrono::seconds retry_after{1};
   /// ARI: the Retry-After of a renewalInfo response.
   std::chrono::seconds renewal_info_retry_after{std::chrono::hours(6)};

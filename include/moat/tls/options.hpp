@@ -185,8 +185,13 @@ struct options {
   // --- Names and protocols ---
   /// Client: the SNI name to send and the name to verify; empty = the host connected to.
   std::string server_name_indication;
-  bool disable_sni = false;                          ///< client: send no SNI.
-  bool insecure_skip_hostname_check = false;         ///< client: verify the chain but not the name.
+  bool disable_sni = false;                   ///< client: send no SNI.
+  bool insecure_skip_hostname_check = false;  ///< client: verify the chain but not the name.
+  /// Client with `verify = none` only: accept a server certificate whose keyUsage lacks
+  /// digitalSignature although the handshake is signed with its key (Go's TLS stack never
+  /// checks keyUsage, and ACME clients such as lego make TLS-ALPN-01 certificates that way).
+  /// GnuTLS has no narrower switch: this also tolerates records above the maximum size.
+  bool insecure_allow_key_usage_violation = false;
   std::vector<std::string> alpn;                     ///< client: offered; server: preferred order.
   std::map<std::string, sni_credentials> sni_hosts;  ///< server: per-host certificates.
   sni_callback sni_fun;                              ///< server: choose credentials per host.
