@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -51,18 +52,38 @@ std::string lower(std::string s) {
   return s;
 }
 
-/// The address to connect to for `host`: an IP literal as it is, a name of the hosts map, or
-/// the system resolver's first answer.
-net::awaitable<std::string> resolve(const ca::state& st, std::string host) {
+/// The addresses to connect to for `host`, in order: an IP literal as it is, the addresses of
+/// the hosts map's entry ("::1,127.0.0.1"), or every address the system resolver gives. A
+/// validation tries them in turn until one connects -- a name with an IPv6 and an IPv4
+/// address is reached on whichever listens, as public CAs do.
+net::awaitable<std::vector<std::string>> resolve(const ca::state& st, std::string host) {
   boost::system::error_code ec;
   const auto a = net::ip::make_address(host, ec);
-  if (!ec) co_return a.to_string();
+  if (!ec) co_return std::vector<std::string>{a.to_string()};
+  std::vector<std::string> out;
   const auto it = st.opts.hosts.find(lower(host));
-  if (it != st.opts.hosts.end()) co_return it->second;
+  if (it != st.opts.hosts.end()) {
+    std::string_view rest = it->second;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      auto one = rest.substr(0, comma);
+      while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+      while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+      if (!one.empty()) out.emplace_back(one);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if (out.empty()) throw std::runtime_error("the hosts entry of " + host + " is empty");
+    co_return out;
+  }
   net::ip::tcp::resolver r(co_await net::this_coro::executor);
   auto results = co_await r.async_resolve(host, "", net::redirect_error(net::use_awaitable, ec));
   if (ec || results.empty()) throw std::runtime_error("cannot resolve " + host);
-  co_return results.begin()->endpoint().address().to_string();
+  for (const auto& e : results) {
+    auto s = e.endpoint().address().to_string();
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(std::move(s));
+  }
+  co_return out;
 }
 
 failure connect_failure(std::error_code ec, std::string_view what) {
@@ -126,9 +147,9 @@ net::awaitable<outcome> http01(const ca::state& st, identifier id, std::string t
   const auto deadline = steady::now() + st.opts.validation_timeout;
   url_target t{false, id.value, "/.well-known/acme-challenge/" + token};
   for (int redirects = 0;; ++redirects) {
-    std::string address;
+    std::vector<std::string> addresses;
     try {
-      address = co_await resolve(st, t.host);
+      addresses = co_await resolve(st, t.host);
     } catch (const std::exception& e) {
       co_return failure{errc::dns, e.what()};
     }
@@ -151,9 +172,15 @@ net::awaitable<outcome> http01(const ca::state& st, identifier id, std::string t
         to.disable_sni = true;
       }
       tls::context ctx(tls::role::client, to);
-      s = co_await tls::socket::connect(st.ex, address, port, ctx, left(deadline), so);
+      for (const auto& address : addresses) {
+        s = co_await tls::socket::connect(st.ex, address, port, ctx, left(deadline), so);
+        if (s || left(deadline) <= std::chrono::milliseconds::zero()) break;
+      }
     } else {
-      s = co_await tls::socket::connect_plain(st.ex, address, port, left(deadline), so);
+      for (const auto& address : addresses) {
+        s = co_await tls::socket::connect_plain(st.ex, address, port, left(deadline), so);
+        if (s || left(deadline) <= std::chrono::milliseconds::zero()) break;
+      }
     }
     if (!s) co_return connect_failure(s.error(), where);
     std::string host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
@@ -234,9 +261,9 @@ net::awaitable<outcome> http01(const ca::state& st, identifier id, std::string t
 net::awaitable<outcome> tls_alpn01(const ca::state& st, identifier id,
                                    std::string key_authorization) {
   const auto deadline = steady::now() + st.opts.validation_timeout;
-  std::string address;
+  std::vector<std::string> addresses;
   try {
-    address = co_await resolve(st, id.value);
+    addresses = co_await resolve(st, id.value);
   } catch (const std::exception& e) {
     co_return failure{errc::dns, e.what()};
   }
@@ -252,8 +279,12 @@ net::awaitable<outcome> tls_alpn01(const ca::state& st, identifier id,
   tls::context ctx(tls::role::client, to);
   tls::socket_options so;
   so.packet = framing::packet_mode::raw;
-  auto s = co_await tls::socket::connect(st.ex, address, st.opts.tls_alpn01_port, ctx,
-                                         left(deadline), so);
+  tls::result<tls::socket> s = make_error_code(tls::errc::not_connected);
+  for (const auto& address : addresses) {
+    s = co_await tls::socket::connect(st.ex, address, st.opts.tls_alpn01_port, ctx, left(deadline),
+                                      so);
+    if (s || left(deadline) <= std::chrono::milliseconds::zero()) break;
+  }
   if (!s) co_return connect_failure(s.error(), where);
   const auto info = s->connection_information();
   const auto cert = s->peer_certificate();

@@ -191,6 +191,23 @@ TEST_F(CaObtain, APollDuringTheValidationIsAnsweredWithItsOutcomeNotWithRetryAft
   expect_chain_to_root(*r);
 }
 
+TEST_F(CaObtain, ValidationTriesEachAddressOfANameUntilOneConnects) {
+  // A dual-stack name whose first address (IPv6) has no server: the validation falls back to
+  // the next, as when a resolver lists ::1 before 127.0.0.1 for localhost.
+  acme::http01_server http({test::loopback(0)});
+  acme::tls_alpn01_server alpn({test::loopback(0)});
+  acme::ca_options o;
+  o.http01_port = http.local_endpoints().front().port();
+  o.tls_alpn01_port = alpn.local_endpoints().front().port();
+  o.hosts.emplace("dual.test", "::1, 127.0.0.1");
+  start_ca(o);
+  acme::client c(io_.get_executor(), client_options());
+  for (acme::solver* s : std::vector<acme::solver*>{&http, &alpn}) {
+    auto r = run(c.obtain({.identifiers = {acme::identifier::dns("dual.test")}, .solvers = {s}}));
+    ASSERT_TRUE(r) << s->challenge_type() << ": " << r.error().message();
+  }
+}
+
 TEST_F(CaObtain, AnIpAddressIsRefusedByTheDefaultProfile) {
   acme::http01_server http({test::loopback(0)});
   start_ca({.http01_port = http.local_endpoints().front().port()});

@@ -78,7 +78,8 @@ struct ca_options {
   std::uint16_t http01_port = 80;
   std::uint16_t tls_alpn01_port = 443;
   /// Name resolution for HTTP-01 and TLS-ALPN-01: a name found here connects to the address
-  /// given ("example.test" -> "127.0.0.1"); any other through the system resolver.
+  /// given ("example.test" -> "127.0.0.1", or several in order: "::1,127.0.0.1"); any other
+  /// through the system resolver. Every address is tried in turn until one connects.
   std::map<std::string, std::string> hosts{};
   /// DNS-01's TXT lookup; empty = DNS-01 is not offered.
   dns_txt_lookup dns01_lookup{};
