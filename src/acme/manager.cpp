@@ -247,9 +247,12 @@ void manager::stop() {
 void manager::renew_now() {
   net::post(impl_->ex_, [s = impl_] {
     s->renew_requested_ = true;
-    s->wake_requested_ = true;
     s->wake_.cancel();
   });
+}
+
+void manager::check_schedule() {
+  net::post(impl_->ex_, [s = impl_] { s->wake_.cancel(); });
 }
 
 net::awaitable<result<pki::certificate>> manager::wait_certificate(

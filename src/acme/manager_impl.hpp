@@ -152,9 +152,10 @@ struct manager::impl : std::enable_shared_from_this<manager::impl> {
   boost::asio::steady_timer wake_;
   std::list<boost::asio::steady_timer*> waiters_;  // wait_certificate()s
   std::atomic<bool> started_{false};
-  bool stopping_ = false;                          // on the executor
-  bool renew_requested_ = false;                   // renew_now(): renew even if not due
-  bool wake_requested_ = false;                    // renew_now(): end the current wait
+  bool stopping_ = false;         // on the executor
+  bool renew_requested_ = false;  // renew_now(): renew even if not due
+  /// Set when a new certificate was due on arrival: no scheduled renewal before then.
+  std::optional<std::chrono::steady_clock::time_point> hold_renewals_until_;
   unsigned failures_ = 0;                          // consecutive
   std::optional<manager_detail::bundle> unsaved_;  // in service, not stored yet (storage failed)
   std::string expiring_announced_;  // serial of the certificate announced as expiring soon

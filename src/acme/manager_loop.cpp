@@ -37,6 +37,9 @@ std::string when(sys_time t, sys_time now) {
 // A wait never longer than this: a clock that jumps (a suspended machine, a test's clock) is
 // noticed within it.
 constexpr auto kMaxWait = std::chrono::minutes(1);
+// After a certificate that was due on arrival (a clock far ahead of the CA's), the schedule
+// starts no renewal for this long (renew_now() aside).
+constexpr auto kMinRenewalSpacing = std::chrono::minutes(1);
 
 }  // namespace
 
@@ -52,7 +55,6 @@ net::awaitable<void> manager::impl::run() {
   co_await prepare();
   while (!stopping_) {
     sys_time next{};
-    wake_requested_ = false;  // this step looks at everything asked so far
     try {
       next = co_await step();
     } catch (const std::exception& e) {
@@ -239,6 +241,16 @@ net::awaitable<sys_time> manager::impl::step() {
     if (!renew_requested_ && !profile_changed && plan.renew_at > t) {
       co_return std::min(plan.check_at, plan.renew_at);
     }
+    if (!renew_requested_ && hold_renewals_until_ &&
+        std::chrono::steady_clock::now() < *hold_renewals_until_) {
+      // A certificate just obtained is due already: this clock is far ahead of the CA's, or
+      // the CA issues for less than it says. Do not hammer it.
+      log_->warn(
+          "acme manager [{}]: the certificate obtained a moment ago is due for renewal "
+          "already (renewal at {}, now {}): is this machine's clock ahead of the CA's?",
+          names_of(ids_), pki::format_utc(plan.renew_at), pki::format_utc(t));
+      co_return t + kMinRenewalSpacing;
+    }
     if (profile_changed) {
       log_->info(
           "acme manager [{}]: the certificate was obtained with profile '{}', '{}' is "
@@ -304,7 +316,9 @@ net::awaitable<std::optional<error>> manager::impl::obtain(bool renewal) {
   req.profile = opts_.profile;
   req.deadline = opts_.order_timeout;
   if (renewal && before && !before->temporary && names_match(before->leaf, ids_)) {
-    req.replaces = before->leaf;
+    // RFC 9773 `replaces`, only where the CA offers ARI (the client refuses it otherwise).
+    auto d = co_await client_->get_directory();
+    if (d && !d->renewal_info.empty()) req.replaces = before->leaf;
   }
   const auto started = std::chrono::steady_clock::now();
   auto r = co_await client_->obtain(req);
@@ -319,6 +333,9 @@ net::awaitable<std::optional<error>> manager::impl::obtain(bool renewal) {
   const auto t = now();
   const auto plan = detail::plan_renewal({b.leaf().not_before(), b.leaf().not_after()},
                                          std::nullopt, t, 0.5, 0.0);
+  hold_renewals_until_.reset();
+  if (plan.renew_at <= t)
+    hold_renewals_until_ = std::chrono::steady_clock::now() + kMinRenewalSpacing;
   install(b, false);
   update_stats([&](manager_stats& st) {
     ++st.obtained;
@@ -353,6 +370,7 @@ net::awaitable<std::optional<error>> manager::impl::obtain(bool renewal) {
 
 sys_time manager::impl::failed(const error& e, bool renewal) {
   ++failures_;
+  renew_requested_ = false;  // a forced renewal is tried once; then the schedule decides
   auto delay = detail::retry_delay(failures_);
   if (e.retry_after() && *e.retry_after() > delay) delay = *e.retry_after();
   const auto t = now();
@@ -376,7 +394,8 @@ sys_time manager::impl::failed(const error& e, bool renewal) {
 }
 
 net::awaitable<void> manager::impl::sleep_until(sys_time t) {
-  while (!stopping_ && !wake_requested_) {
+  // check_schedule() cancels the timer: the loop then measures again against the clock.
+  while (!stopping_ && !renew_requested_) {
     const auto left = t - now();
     if (left <= sys_time::duration::zero()) co_return;
     const auto d = std::min(duration_cast<std::chrono::steady_clock::duration>(left),
@@ -385,7 +404,6 @@ net::awaitable<void> manager::impl::sleep_until(sys_time t) {
     boost::system::error_code ec;
     co_await wake_.async_wait(net::redirect_error(net::use_awaitable, ec));
   }
-  wake_requested_ = false;
 }
 
 }  // namespace moat::acme

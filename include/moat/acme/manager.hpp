@@ -186,9 +186,13 @@ class manager {
   /// Stops the background work: no new attempt starts; one in flight ends with its
   /// deadline or when the executor stops. From any thread; idempotent.
   void stop();
-  /// Starts a renewal now (for operators, and to test rotation), even if not due. From any
-  /// thread.
+  /// Starts a renewal now (for operators, and to test rotation), even if not due; tried
+  /// once, then the schedule decides. From any thread.
   void renew_now();
+  /// Measures the schedule against the clock now rather than at the next wake-up (at most a
+  /// minute away): after the system clock jumped, or in tests that move `clock`. Nothing is
+  /// done before its time. From any thread.
+  void check_schedule();
 
   /// Waits until a certificate from the CA is in service (at once when one is) or
   /// `timeout` passes: its leaf, or the last attempt's error (errc::deadline_exceeded when
