@@ -4,11 +4,14 @@
 // names that change, two managers on one storage, ARI, failures and their retry, rotation
 // under load.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <cstring>
+#include <fstream>
 #include <moat/acme/file_storage.hpp>
 #include <moat/error.hpp>
 #include <set>
@@ -195,6 +198,55 @@ TEST_F(Manager, AStoredCertificateWithoutItsMetadataIsServedNotRenewed) {
   }());
   EXPECT_EQ(count(manager_event_kind::obtaining), 0U);
   EXPECT_EQ(ca_->stats().issued, 2U);
+}
+
+TEST_F(Manager, AFullDiskKeepsTheStoredCertificateWholeAndSaysWhy) {
+  const auto mnt = dir_ / "small";
+  std::filesystem::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << ")";
+  }
+  struct unmount {
+    std::filesystem::path p;
+    ~unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } guard{mnt};
+  auto o = ca_options_for();
+  o.storage_dir = mnt / "storage";
+  start(o);
+  const auto first = wait_cert();
+  ASSERT_FALSE(first.empty());
+  const auto issuer_dir =
+      std::filesystem::directory_iterator(o.storage_dir / "certificates")->path();
+  const auto stored_crt = issuer_dir / "localhost/localhost.crt";
+  const auto stored_key = issuer_dir / "localhost/localhost.key";
+  // Fill the disk.
+  {
+    std::ofstream filler(mnt / "filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) &&
+           filler.flush()) {
+    }
+  }
+  mgr_->renew_now();
+  run([&]() -> net::awaitable<void> {
+    while (count(manager_event_kind::failed) == 0) co_await nap(2ms);
+  }());
+  const auto& f = events_.back();
+  ASSERT_EQ(f.kind, manager_event_kind::failed);
+  ASSERT_TRUE(f.error.has_value());
+  EXPECT_EQ(f.error->code(), acme::storage_errc::no_space) << f.error->message();
+  EXPECT_NE(f.error->message().find("No space left on device"), std::string::npos);
+  // The stored certificate is the old one, whole, with its key.
+  const auto chain = pki::load_certificates(stored_crt);
+  EXPECT_EQ(chain.front().serial_hex(), first.serial_hex());
+  EXPECT_EQ(pki::load_private_key(stored_key).public_key_der(), chain.front().public_key_der());
+  // The renewal stopped before ordering (its lock file could not be written): no certificate
+  // is issued that could not be kept, and the old one stays in service.
+  EXPECT_EQ(ca_->stats().issued, 2U);
+  const auto served = peer_chain("localhost", ca_->root_certificate());
+  ASSERT_FALSE(served.empty());
+  EXPECT_EQ(served.front().serial_hex(), first.serial_hex());
+  EXPECT_EQ(mgr_->stats().last_error->code(), acme::storage_errc::no_space);
 }
 
 TEST_F(Manager, TwoManagersOnOneStorageObtainOnce) {
