@@ -61,54 +61,44 @@ class ManagerClock : public test::manager_fixture, public ::testing::Test {
     return with_clock(o);
   }
 
+  /// Through a Pebble issuing for `validity`: the manager plans the renewal at `num`/`den` of
+  /// the lifetime (from notBefore), does nothing an hour before, and renews a minute after.
+  void renews_at_fraction(std::chrono::seconds validity, int num, int den) {
+    test::pebble_options po;
+    po.tls_port = tls_port_;
+    po.certificate_validity_seconds = static_cast<unsigned long>(validity.count());
+    test::pebble pebble(po);
+    start(pebble_options(pebble));
+    const auto first = wait_cert();
+    ASSERT_FALSE(first.empty()) << pebble.log();
+    const auto due = first.not_before() + (first.not_after() - first.not_before()) * num / den;
+    ASSERT_TRUE(mgr_->stats().renew_at.has_value());
+    EXPECT_LE(std::chrono::abs(*mgr_->stats().renew_at - due), 2s);
+    EXPECT_FALSE(mgr_->stats().renew_from_ari);
+
+    move_clock_to(due - 1h);  // not yet
+    EXPECT_EQ(count(manager_event_kind::obtaining), 1U);
+    EXPECT_EQ(mgr_->stats().leaf->serial_hex(), first.serial_hex());
+    EXPECT_FALSE(mgr_->stats().expiring_soon);
+
+    move_clock_to(due + 1min, manager_event_kind::renewed);
+    const auto st = mgr_->stats();
+    EXPECT_NE(st.leaf->serial_hex(), first.serial_hex());
+    EXPECT_EQ(st.renewed, 1U);
+    EXPECT_EQ(peer_chain("localhost").front().serial_hex(), st.leaf->serial_hex());
+  }
+
   std::shared_ptr<std::atomic<long long>> offset_ = std::make_shared<std::atomic<long long>>(0);
 };
 
 TEST_F(ManagerClock, ANinetyDayCertificateRenewsWhenAThirdOfItsLifeIsLeft) {
   if (!test::pebble::available()) GTEST_SKIP() << "pebble is not installed";
-  test::pebble_options po;
-  po.tls_port = tls_port_;
-  po.certificate_validity_seconds = 90UL * 86400;
-  test::pebble pebble(po);
-  start(pebble_options(pebble));
-  const auto first = wait_cert();
-  ASSERT_FALSE(first.empty()) << pebble.log();
-  const auto life = first.not_after() - first.not_before();
-  const auto due = first.not_before() + life * 2 / 3;
-  ASSERT_TRUE(mgr_->stats().renew_at.has_value());
-  EXPECT_LE(std::chrono::abs(*mgr_->stats().renew_at - due), 2s);
-  EXPECT_FALSE(mgr_->stats().renew_from_ari);
-
-  move_clock_to(due - 1h);  // 30 days and an hour left: not yet
-  EXPECT_EQ(count(manager_event_kind::obtaining), 1U);
-  EXPECT_EQ(mgr_->stats().leaf->serial_hex(), first.serial_hex());
-
-  move_clock_to(due + 1min, manager_event_kind::renewed);
-  const auto st = mgr_->stats();
-  EXPECT_NE(st.leaf->serial_hex(), first.serial_hex());
-  EXPECT_EQ(st.renewed, 1U);
-  EXPECT_EQ(peer_chain("localhost").front().serial_hex(), st.leaf->serial_hex());
+  renews_at_fraction(std::chrono::days(90), 2, 3);
 }
 
 TEST_F(ManagerClock, ASixDayCertificateRenewsWhenHalfOfItsLifeIsLeft) {
   if (!test::pebble::available()) GTEST_SKIP() << "pebble is not installed";
-  test::pebble_options po;
-  po.tls_port = tls_port_;
-  po.certificate_validity_seconds = 6UL * 86400;
-  test::pebble pebble(po);
-  start(pebble_options(pebble));
-  const auto first = wait_cert();
-  ASSERT_FALSE(first.empty()) << pebble.log();
-  const auto due = first.not_before() + (first.not_after() - first.not_before()) / 2;
-  ASSERT_TRUE(mgr_->stats().renew_at.has_value());
-  EXPECT_LE(std::chrono::abs(*mgr_->stats().renew_at - due), 2s);
-
-  move_clock_to(due - 1h);  // three days and an hour left: not yet
-  EXPECT_EQ(count(manager_event_kind::obtaining), 1U);
-  EXPECT_FALSE(mgr_->stats().expiring_soon);
-
-  move_clock_to(due + 1min, manager_event_kind::renewed);
-  EXPECT_NE(mgr_->stats().leaf->serial_hex(), first.serial_hex());
+  renews_at_fraction(std::chrono::days(6), 1, 2);
 }
 
 TEST_F(ManagerClock, AFailingCaIsRetriedAfterOneTenAndAHundredMinutesThenEverySixHours) {
