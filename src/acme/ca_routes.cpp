@@ -228,16 +228,44 @@ std::optional<std::string> validating_authz(const ca::state& st, const http::inc
 // Retry-After it would otherwise be told, so that it answers "valid" or "invalid" at once
 // instead of "pending, come back in a second". The request is not read (nor its nonce used)
 // before.
+// A waiting poll's entry in the state's waiters, removed when the poll ends -- also when its
+// coroutine is destroyed without resuming (its server stopped): the validation never wakes a
+// timer, or posts to an executor, that is gone.
+struct waiter_entry {
+  std::shared_ptr<ca::state> st;
+  std::string authz;
+  std::uint64_t id = 0;
+  waiter_entry() = default;
+  waiter_entry(const waiter_entry&) = delete;
+  waiter_entry& operator=(const waiter_entry&) = delete;
+  ~waiter_entry() {
+    if (!st) return;
+    std::lock_guard lock(st->mu);
+    const auto it = st->validation_waiters.find(authz);
+    if (it == st->validation_waiters.end()) return;
+    it->second.erase(id);
+    if (it->second.empty()) st->validation_waiters.erase(it);
+  }
+};
+
 net::awaitable<void> await_validation(const std::shared_ptr<ca::state>& st,
                                       const http::incoming& in) {
-  auto timer =
-      std::make_shared<net::steady_timer>(co_await net::this_coro::executor, st->opts.retry_after);
+  const auto ex = co_await net::this_coro::executor;
+  auto timer = std::make_shared<net::steady_timer>(ex, st->opts.retry_after);
+  waiter_entry entry;
   {
     std::lock_guard lock(st->mu);
     const auto authz = validating_authz(*st, in);
     if (!authz) co_return;
-    st->validation_waiters[*authz].push_back(
-        [timer] { net::post(timer->get_executor(), [timer] { timer->cancel(); }); });
+    const std::uint64_t id = ++st->last_waiter_id;
+    st->validation_waiters[*authz].emplace(id, [ex, w = std::weak_ptr<net::steady_timer>(timer)] {
+      net::post(ex, [w] {
+        if (auto t = w.lock()) t->cancel();
+      });
+    });
+    entry.st = st;
+    entry.authz = *authz;
+    entry.id = id;
   }
   boost::system::error_code ec;
   co_await timer->async_wait(net::redirect_error(net::use_awaitable, ec));

@@ -130,8 +130,10 @@ struct ca::state : std::enable_shared_from_this<ca::state> {
   std::map<std::string, std::string> cert_by_ari;
   std::uint64_t crl_number = 0;
   sys_time last_collection{};
-  /// Polls waiting for a validation in flight, by authorization id: each wakes its poll.
-  std::map<std::string, std::vector<std::function<void()>>> validation_waiters;
+  /// Polls waiting for a validation in flight, by authorization id, then by waiter id: each
+  /// wakes its poll. A poll removes its entry when it ends.
+  std::map<std::string, std::map<std::uint64_t, std::function<void()>>> validation_waiters;
+  std::uint64_t last_waiter_id = 0;
   ca_stats counters{};
 
   [[nodiscard]] sys_time now() const;

@@ -376,7 +376,8 @@ net::awaitable<void> run(std::shared_ptr<ca::state> st, std::string challenge_id
   const auto a = st->authzs.find(c->second.authz);
   if (a == st->authzs.end()) co_return;
   if (auto w = st->validation_waiters.extract(a->first)) {
-    for (auto& wake : w.mapped()) wake();  // they read the outcome once the lock is released
+    for (auto& [waiter, wake] : w.mapped())
+      wake();  // they read the outcome once the lock is released
   }
   const auto t = st->now();
   if (!result) {
