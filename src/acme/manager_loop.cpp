@@ -183,12 +183,21 @@ net::awaitable<std::optional<error>> manager::impl::ensure_client(bool create) {
 
 net::awaitable<std::optional<renewal_info>> manager::impl::fetch_renewal_info(
     pki::certificate leaf) {
-  if (auto e = co_await ensure_client(false); e || !client_) co_return std::nullopt;
+  if (auto e = co_await ensure_client(false)) {
+    log_->warn(
+        "acme manager [{}]: cannot ask for renewal information ({}); the lifetime rule "
+        "plans the renewal",
+        names_of(ids_), e->message());
+    co_return std::nullopt;
+  }
+  if (!client_) co_return std::nullopt;  // no account key yet: nothing was obtained here
   auto r = co_await client_->get_renewal_info(std::move(leaf));
   if (r) co_return *r;
   if (r.error().code() != errc::not_supported_by_ca) {
-    log_->debug("acme manager [{}]: no renewal information: {}", names_of(ids_),
-                r.error().message());
+    log_->warn(
+        "acme manager [{}]: no renewal information ({}); the lifetime rule plans the "
+        "renewal",
+        names_of(ids_), r.error().message());
   }
   co_return std::nullopt;
 }
