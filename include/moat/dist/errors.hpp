@@ -1,0 +1,36 @@
+#pragma once
+/// @file
+/// Error codes of the distribution part's node layer (`moat::dist::errc`): names, the
+/// distribution handshake, connections and the node runtime. The term codec and the port
+/// mapper have their own enums (`term_errc`, `epmd_errc`), one per concern.
+
+#include <system_error>
+
+namespace moat::dist {
+
+/// What went wrong in a node: its configuration, a distribution handshake or a connection.
+/// Every value has its own message; values start at 1 so that a default-constructed
+/// `std::error_code` means success.
+enum class errc {
+  /// A node name that is not `name@host` with a name of letters, digits, `_` and `-` and a
+  /// non-empty host (configuration, or a peer's name in a handshake).
+  invalid_node_name = 1,
+  /// A short name (`-sname`) whose host part contains a dot, or a long name (`-name`) whose
+  /// host part is neither a fully qualified name nor an IP address.
+  name_mode_mismatch,
+};
+
+/// The category of `errc`; its name is "moat.dist".
+/// Thread-safety: a function-local static, safe to use from any thread.
+[[nodiscard]] const std::error_category& category() noexcept;
+
+/// Wraps `e` in a `std::error_code` of `category()`.
+[[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+}  // namespace moat::dist
+
+/// Lets `moat::dist::errc` convert implicitly to `std::error_code`.
+template <>
+struct std::is_error_code_enum<moat::dist::errc> : std::true_type {};
