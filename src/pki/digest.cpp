@@ -13,6 +13,13 @@ sha256_digest sha256(std::span<const std::uint8_t> data) {
   return out;
 }
 
+md5_digest md5(std::string_view text) {
+  md5_digest out{};
+  const int rc = gnutls_hash_fast(GNUTLS_DIG_MD5, text.data(), text.size(), out.data());
+  if (rc < 0) detail::fail("md5", errc::generation_failed, detail::reason(rc));
+  return out;
+}
+
 sha256_digest sha256(std::string_view text) {
   return sha256(std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }

@@ -18,6 +18,33 @@ enum class errc {
   /// A short name (`-sname`) whose host part contains a dot, or a long name (`-name`) whose
   /// host part is neither a fully qualified name nor an IP address.
   name_mode_mismatch,
+  /// A handshake packet that is not what the protocol allows at that step (wrong tag, wrong
+  /// length, a name that is not a node name).
+  handshake_malformed,
+  /// The peer lacks capabilities every node since OTP 25 has (version 6, HANDSHAKE_23, big
+  /// creations, UTF-8 atoms, maps...).
+  peer_too_old,
+  /// The node that answered is not the one dialled (its name differs).
+  wrong_node,
+  /// The cookie digest did not match: the two nodes do not share a cookie.
+  bad_cookie,
+  /// The peer refused the connection (status `not_allowed`).
+  refused_by_peer,
+  /// A connection to that node is already up or being set up, and this attempt lost.
+  already_connected,
+  /// The peer's certificate does not name the host part of the node name it claims.
+  identity_mismatch,
+  /// The peer is not on this node's allowed list.
+  not_allowed,
+  /// The peer uses the other name mode (short names against long names).
+  peer_name_mode,
+  /// The handshake did not finish within the set-up time (net_setuptime).
+  setup_timeout,
+  /// Nothing came from the peer for the tick time: it is considered down.
+  tick_timeout,
+  /// A distribution message after the handshake that cannot be decoded or is not one a node
+  /// sends; the connection is closed.
+  malformed_message,
 };
 
 /// The category of `errc`; its name is "moat.dist".

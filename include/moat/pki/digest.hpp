@@ -20,6 +20,13 @@ using sha256_digest = std::array<std::uint8_t, 32>;
 /// SHA-256 of the bytes of `text`.
 [[nodiscard]] sha256_digest sha256(std::string_view text);
 
+/// An MD5 digest.
+using md5_digest = std::array<std::uint8_t, 16>;
+
+/// MD5 of the bytes of `text`. Only for protocols that fix it: Erlang's distribution
+/// handshake proves the cookie with MD5(cookie ++ challenge). Thread-safety: pure function.
+[[nodiscard]] md5_digest md5(std::string_view text);
+
 /// HMAC-SHA-256 (RFC 2104) of `data` under `key` (JWS "HS256"). Thread-safety: pure.
 [[nodiscard]] sha256_digest hmac_sha256(std::span<const std::uint8_t> key,
                                         std::span<const std::uint8_t> data);
