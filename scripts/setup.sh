@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl erlang-nox curl stress-ng
+  openssl erlang-nox elixir curl stress-ng
   # ACME: a real server (pebble, with pebble-challtestsrv) and real clients, for the ACME
   # tests and bench/acme.sh
   pebble certbot lego caddy

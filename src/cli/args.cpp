@@ -61,4 +61,20 @@ std::string read_password_file(const std::string& path) {
   return text;
 }
 
+const std::vector<std::string>& key_type_names() {
+  static const std::vector<std::string> names{"p256",    "p384",    "ed25519",
+                                              "rsa2048", "rsa3072", "rsa4096"};
+  return names;
+}
+
+pki::private_key generate_key(const std::string& name, const std::string& option) {
+  if (name == "p256") return pki::private_key::generate(pki::key_type::ecdsa_p256);
+  if (name == "p384") return pki::private_key::generate(pki::key_type::ecdsa_p384);
+  if (name == "ed25519") return pki::private_key::generate(pki::key_type::ed25519);
+  if (name == "rsa2048") return pki::private_key::generate(pki::key_type::rsa, 2048);
+  if (name == "rsa3072") return pki::private_key::generate(pki::key_type::rsa, 3072);
+  if (name == "rsa4096") return pki::private_key::generate(pki::key_type::rsa, 4096);
+  throw config_error(option + " '" + name + "'", pki::errc::unsupported_key_type);
+}
+
 }  // namespace moat::cli

@@ -1,4 +1,5 @@
-// `moat cert self-signed | show | check`: certificate one-liners on moat's pki part.
+// `moat cert self-signed | show | check` (and `ca | issue`, see cert_ca_command.cpp): certificate
+// one-liners on moat's pki part.
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -34,16 +35,6 @@ struct check_options {
   std::string cacert;
   std::string password_file;
 };
-
-pki::private_key generate_key(const std::string& name) {
-  if (name == "p256") return pki::private_key::generate(pki::key_type::ecdsa_p256);
-  if (name == "p384") return pki::private_key::generate(pki::key_type::ecdsa_p384);
-  if (name == "ed25519") return pki::private_key::generate(pki::key_type::ed25519);
-  if (name == "rsa2048") return pki::private_key::generate(pki::key_type::rsa, 2048);
-  if (name == "rsa3072") return pki::private_key::generate(pki::key_type::rsa, 3072);
-  if (name == "rsa4096") return pki::private_key::generate(pki::key_type::rsa, 4096);
-  throw config_error("--key-type '" + name + "'", pki::errc::unsupported_key_type);
-}
 
 void run_self_signed(const self_signed_options& o) {
   if (o.days <= 0) {
@@ -119,7 +110,7 @@ void register_cert_commands(CLI::App& app) {
   self_signed->add_option("--san", ss->sans, "Alternative names: DNS:name,IP:addr,...")
       ->delimiter(',');
   self_signed->add_option("--key-type", ss->key_type, "Key type")
-      ->check(CLI::IsMember({"p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096"}))
+      ->check(CLI::IsMember(key_type_names()))
       ->capture_default_str();
   self_signed->add_option("--days", ss->days, "Validity in days")->capture_default_str();
   self_signed->add_option("--out-cert", ss->out_cert, "Certificate file to write (PEM)")
@@ -143,6 +134,7 @@ void register_cert_commands(CLI::App& app) {
                     "File whose first line is the key's password");
   check->callback([ck] { run_check(*ck); });
 
+  register_cert_ca_commands(*cert);
   register_acme_cert_commands(*cert);
 }
 

@@ -9,6 +9,8 @@ namespace moat::cli {
 
 /// `moat cert self-signed | show | check`
 void register_cert_commands(CLI::App& app);
+/// `moat cert ca | issue` (a private CA and the certificates it signs), under `cert`.
+void register_cert_ca_commands(CLI::App& cert);
 /// `moat cert obtain | revoke | renewal-info` (ACME), under the `cert` subcommand.
 void register_acme_cert_commands(CLI::App& cert);
 /// `moat connect HOST:PORT ...`
