@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <moat/dist/external.hpp>
+#include <moat/dist/term_text.hpp>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,8 @@ terms() ->
     [0, 1, 255, 256, -1, 2147483647, 2147483648, -2147483648, -2147483649,
      9223372036854775807, 9223372036854775808, -9223372036854775808, -9223372036854775809,
      (1 bsl 2040) - 1, 1 bsl 2040, -(1 bsl 3000), 1 bsl 64,
-     0.0, -0.0, 0.1, 1.0, 100.0, 1000.0, 0.0001, 1.23e-4, 1.0e300, -2.5e-300, 5.0e-324, 12345.678,
+     0.0, -0.0, 0.1, 1.0, 100.0, 1000.0, 9007199254740991.0, 9007199254740992.0, 12000.0,
+     123456.0, 0.0025, 1.0e15, 1.0e22, 123456789012345680.0, -1.5e-7, 0.0001, 1.23e-4, 1.0e300, -2.5e-300, 5.0e-324, 12345.678,
      1.7976931348623157e308, 3.14,
      ok, '', 'hello world', 'héllo', 'Ok', 'a\nb', 'else', 'fun', 'with@at', 'quote\'s',
      '日本語', list_to_atom(lists:duplicate(255, $a)), list_to_atom(lists:duplicate(255, 16#65E5)),
@@ -204,6 +206,25 @@ TEST_F(ErlangInterop, ErlangsTermsDecodeInEveryEncodingAndEncodeBackToErlangsByt
       test::run_process({"escript", (*dir_ / "check.escript").string(), dir_->path().string()});
   EXPECT_EQ(out.status, 0) << out.output;
   EXPECT_NE(out.output.find("ALL OK"), std::string::npos) << out.output;
+}
+
+TEST_F(ErlangInterop, FormatTermPrintsWhatTildeWPrintsAndReadsItBack) {
+  for (std::size_t i = 0; i < count_; ++i) {
+    term t;
+    ASSERT_FALSE(decode(read_bytes(file(i, ".v2")), t)) << "term " << i;
+    EXPECT_EQ(parse_term(format_term(t)), t) << "term " << i << ": " << format_term(t);
+    const std::string erlang = test::read_file(file(i, ".w"));
+    // Erlang prints pids, ports, references and funs in forms only it can place.
+    if (erlang.find("#Fun") != std::string::npos || erlang.find("#Ref") != std::string::npos ||
+        erlang.find("#Port") != std::string::npos || erlang.find("<0.") != std::string::npos) {
+      continue;
+    }
+    // A map of more than 32 keys is a hash map, which ~w walks in another order.
+    if (!(t.is_map() && t.as_map()->size() > 32)) {
+      EXPECT_EQ(format_term(t), erlang) << "term " << i;
+    }
+    EXPECT_EQ(parse_term(erlang), t) << "term " << i << ": " << erlang;
+  }
 }
 
 }  // namespace
