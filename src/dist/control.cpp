@@ -161,7 +161,7 @@ void connection::handle_control(const term& control, std::optional<term> payload
   const tuple* t = control.as_tuple();
   const auto code = (t != nullptr && t->size() > 0) ? (*t)[0].try_as<std::int64_t>() : std::nullopt;
   auto bad = [&] {
-    n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_, show(control));
+    n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_, format_term(control));
     close(make_error_code(errc::malformed_message));
   };
   if (!code) return bad();

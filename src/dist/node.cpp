@@ -326,7 +326,14 @@ node::node(node_options options) : impl_(std::make_shared<impl>(std::move(option
   try {
     n.start_listening();
     auto& w0 = *n.workers[0];
-    // EPMD-SERVER-PENDING
+    if (n.opts.start_epmd) {
+      epmd_server_options eo;
+      eo.port = n.opts.epmd_port;
+      eo.logger = n.log;
+      auto started = run_on(w0, start_if_none(w0.io.get_executor(), eo));
+      if (!started) throw config_error("epmd", started.error().code, started.error().message());
+      if (*started) n.embedded_epmd.emplace(std::move(**started));
+    }
     register_options ro;
     ro.hidden = n.opts.hidden;
     ro.epmd_port = n.opts.epmd_port;
@@ -382,7 +389,7 @@ void node::stop() {
   }
   for (auto& f : done) f.wait_for(std::chrono::seconds(2));
   n.reg.close();
-  // EPMD-SERVER-PENDING stop
+  if (n.embedded_epmd) n.embedded_epmd->stop();
   // Let closes and exits run briefly, then stop.
   for (int i = 0; i < 100; ++i) {
     bool busy = false;

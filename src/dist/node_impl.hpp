@@ -14,7 +14,6 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -22,19 +21,14 @@
 
 #include "moat/detail/log_limiter.hpp"
 #include "moat/dist/epmd.hpp"
+#include "moat/dist/epmd_server.hpp"
+#include "moat/dist/term_text.hpp"
 #include "moat/dist/node.hpp"
 #include "moat/tls/context.hpp"
 #include "moat/tls/detail/waiter_queue.hpp"
 #include "moat/tls/socket.hpp"
 
 namespace moat::dist::detail {
-
-/// A term in Erlang syntax, for logs.
-inline std::string show(const term& t) {
-  std::ostringstream os;
-  os << t;
-  return os.str();
-}
 
 class connection;
 struct worker;
@@ -131,7 +125,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors{};
   registration reg{};
-  // std::optional<epmd_server> embedded_epmd{};  (the embedded EPMD arrives with its branch)
+  std::optional<epmd_server> embedded_epmd{};
 
   mutable std::mutex conn_mu{};
   std::unordered_map<std::string, std::shared_ptr<detail::connection>> conns{};

@@ -13,7 +13,7 @@ namespace asio = boost::asio;
 using detail::outgoing;
 
 process_exit::process_exit(term reason)
-    : std::runtime_error("process exit: " + detail::show(reason)), reason_(std::move(reason)) {}
+    : std::runtime_error("process exit: " + format_term(reason)), reason_(std::move(reason)) {}
 
 term destination::as_term() const {
   if (const pid* p = std::get_if<pid>(&v_)) return *p;

@@ -141,14 +141,14 @@ void node::impl::push_message(process::state& st, term message) {
   if (st.mailbox.size() >= opts.mailbox_limit) {
     if (opts.overflow == mailbox_overflow::kill) {
       log->warn("dist: process {} killed: its mailbox holds {} messages (mailbox_limit)",
-                detail::show(st.self), st.mailbox.size());
+                format_term(st.self), st.mailbox.size());
       kill(st, dist::make_tuple(atom("mailbox_overflow"), opts.mailbox_limit));
       return;
     }
     drops.fetch_add(1, std::memory_order_relaxed);
     drop_log.log(*log, spdlog::level::warn, [&](std::uint64_t suppressed) {
       return fmt::format("dist: message to {} dropped: its mailbox is full ({} messages){}",
-                         detail::show(st.self), st.mailbox.size(),
+                         format_term(st.self), st.mailbox.size(),
                          suppressed ? fmt::format(" ({} more not logged)", suppressed) : "");
     });
     return;

@@ -7,19 +7,13 @@
 #include <future>
 
 #include "dist/node_fixture.hpp"
-#include "moat/dist/external.hpp"
+#include "moat/dist/term_text.hpp"
 
 namespace moat::dist {
 namespace {
 
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
-
-std::string text(const term& t) {
-  std::ostringstream os;
-  os << t;
-  return os.str();
-}
 
 // The `echo` process of `moat node start`: {Pid, Term} -> Term to Pid; and a gen_server
 // that replies {echo, Request} to calls and remembers casts.
@@ -95,7 +89,7 @@ TEST_F(Interop, AMoatProcessCallsAnErlangGenServerAndTheReplyComesToItsAlias) {
   start();
   auto r = in_process<std::string>([](process& self) -> asio::awaitable<std::string> {
     auto reply = co_await self.call(destination("erl_echo", "a@localhost"), atom("hi"));
-    co_return reply ? text(*reply) : "error " + text(reply.error().reason);
+    co_return reply ? format_term(*reply) : "error " + format_term(reply.error().reason);
   });
   EXPECT_EQ(r, "hi");
 }
@@ -105,7 +99,7 @@ TEST_F(Interop, AMoatProcessRunsRpcCallOnAnErlangNode) {
   auto r = in_process<std::string>([](process& self) -> asio::awaitable<std::string> {
     auto reply =
         co_await self.rpc("a@localhost", "lists", "reverse", make_list(make_list(1, 2, 3)));
-    co_return reply ? text(*reply) : "error " + text(reply.error().reason);
+    co_return reply ? format_term(*reply) : "error " + format_term(reply.error().reason);
   });
   EXPECT_EQ(r, "[3,2,1]");
 }
@@ -128,7 +122,7 @@ TEST_F(Interop, ALinkBreaksBothWaysWithTheExitReason) {
     self.link(*p);
     (void)self.send(*p, atom("die"));
     auto m = co_await self.receive(30s);
-    got->set_value(m ? text(*m) : "nothing");
+    got->set_value(m ? format_term(*m) : "nothing");
   });
   for (int i = 0; i < 1000 && !moat->whereis("trapper"); ++i) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(erl->eval("P = spawn(fun() -> {trapper, 'm@localhost'} ! {hello, self()}, "
@@ -160,7 +154,7 @@ TEST_F(Interop, AMonitorOfAnErlangProcessFiresOnItsExitAndOnNodeDown) {
         [](process& self) -> asio::awaitable<std::string> {
           (void)self.monitor(destination("erl_echo", "a@localhost"));
           auto m = co_await self.receive(60s);
-          co_return m ? text(*m) : "nothing";
+          co_return m ? format_term(*m) : "nothing";
         },
         90s);
   });
