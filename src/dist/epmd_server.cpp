@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <map>
@@ -134,7 +135,12 @@ awaitable<void> epmd_server::impl::accept_loop(std::shared_ptr<impl> self, std::
     if (self->stopped) break;
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
-      self->refuse("an accept", ec.message(), spdlog::level::err);
+      // Out of descriptors or the like: wait a moment rather than spin.
+      self->limiter.log(*self->log, spdlog::level::err, [&](std::uint64_t) {
+        return fmt::format("epmd on port {}: accept failed: {}", self->port, ec.message());
+      });
+      asio::steady_timer pause(self->ex, std::chrono::milliseconds(100));
+      (void)co_await pause.async_wait(tuple_awaitable);
       continue;
     }
     auto s = std::make_shared<tcp::socket>(std::move(sock));

@@ -204,7 +204,8 @@ parsed<names_reply> parse_names_reply(std::span<const std::uint8_t> in, bool at_
     const std::string_view digits = line.substr(at + middle.size());
     unsigned port = 0;
     const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (name.empty() || digits.empty() || ec != std::errc() ||
+    const bool leading_zero = digits.size() > 1 && digits[0] == '0';
+    if (name.empty() || digits.empty() || leading_zero || ec != std::errc() ||
         ptr != digits.data() + digits.size() || port > 65535) {
       return malformed<names_reply>("a line that is not \"name N at port P\"");
     }
@@ -232,6 +233,7 @@ parsed<request> parse_request(std::span<const std::uint8_t> body) {
       const std::size_t n = parse_node_fields(body, 1, p.value.alive2);
       if (n == 0) return malformed<request>("ALIVE2_REQ's name or extra runs past its end");
       // Bytes after the extra field are ignored, as epmd does.
+      if (p.value.alive2.name.empty()) return malformed<request>("ALIVE2_REQ without a name");
       if (p.value.alive2.name.find('\0') != std::string::npos) {
         return malformed<request>("ALIVE2_REQ's name contains a NUL");
       }

@@ -113,6 +113,7 @@ TEST(EpmdWire, RequestsThatCannotBeUnderstoodAreMalformed) {
       {120, 0, 1, 77, 0, 0, 6, 0, 6, 0, 5, 'a', 0},     // name runs past the end
       {120, 0, 1, 77, 0, 0, 6, 0, 6, 0, 1, 'a', 0, 9},  // extra runs past the end
       {120, 0, 1, 77, 0, 0, 6, 0, 6, 0, 1, 0, 0, 0},    // NUL name
+      {120, 0, 1, 77, 0, 0, 6, 0, 6, 0, 0, 0, 0, 'x'},  // empty name, bytes after (fuzz)
   };
   for (const auto& b : bad) {
     EXPECT_EQ(parse_request(b).state, parse_state::malformed)
