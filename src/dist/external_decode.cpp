@@ -399,7 +399,10 @@ std::error_code decode_compressed(const std::uint8_t* p, std::size_t left, std::
   const std::size_t size =
       (std::size_t{p[0]} << 24U) | (std::size_t{p[1]} << 16U) | (std::size_t{p[2]} << 8U) | p[3];
   if (size > limits.max_inflated_size) return term_errc::too_large;
-  if (size == 0) return term_errc::bad_compression;
+  // Deflate inflates at most 1032 times: a larger claim cannot be met, and refusing it keeps
+  // the allocation proportional to the input.
+  constexpr std::size_t max_ratio = 1032;
+  if (size == 0 || size > (left - 4) * max_ratio + 64) return term_errc::bad_compression;
   std::vector<std::uint8_t> inflated(size);
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) return term_errc::bad_compression;

@@ -32,7 +32,8 @@ struct decode_limits {
   std::size_t max_depth{1000};
   /// Whether compressed terms (tag 80) are accepted.
   bool allow_compressed{true};
-  /// The largest size a compressed term may announce (and inflate to).
+  /// The largest size a compressed term may announce (and inflate to); a claim larger than
+  /// deflate can reach from the bytes given (1032 times) is refused too.
   std::size_t max_inflated_size{std::size_t{64} << 20U};
 };
 

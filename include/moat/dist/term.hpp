@@ -24,6 +24,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <map>
@@ -121,14 +122,14 @@ class bitstring {
 /// A tuple. Build with braces (`tuple{atom{"ok"}, 42}`) or adopt a vector with parentheses
 /// (`tuple(std::move(elements))`; braces around a vector would make a one-element tuple).
 struct tuple {
-  std::vector<term> elements{};
-  tuple() = default;
+  std::vector<term> elements;
+  tuple() noexcept;
   tuple(std::initializer_list<term> init);
   explicit tuple(std::vector<term> e) noexcept;
   [[nodiscard]] std::size_t size() const noexcept;
   [[nodiscard]] const term& operator[](std::size_t i) const noexcept;
-  [[nodiscard]] auto begin() const noexcept { return elements.begin(); }
-  [[nodiscard]] auto end() const noexcept { return elements.end(); }
+  [[nodiscard]] std::vector<term>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<term>::const_iterator end() const noexcept;
 };
 
 /// A list: its elements, and for an improper list (`[a|b]`) its tail. The empty list `[]`
@@ -137,9 +138,9 @@ struct tuple {
 /// from it is the tail itself).
 class list {
  public:
-  std::vector<term> elements{};
+  std::vector<term> elements;
 
-  list() = default;  // []
+  list() noexcept;  // []
   list(std::initializer_list<term> init);
   explicit list(std::vector<term> e) noexcept;
   /// `[e1, e2, ... | tail]`.
@@ -158,10 +159,10 @@ class list {
   void set_tail(term t);
 
   [[nodiscard]] std::size_t size() const noexcept;
-  [[nodiscard]] bool empty() const noexcept { return elements.empty(); }
+  [[nodiscard]] bool empty() const noexcept;
   [[nodiscard]] const term& operator[](std::size_t i) const noexcept;
-  [[nodiscard]] auto begin() const noexcept { return elements.begin(); }
-  [[nodiscard]] auto end() const noexcept { return elements.end(); }
+  [[nodiscard]] std::vector<term>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<term>::const_iterator end() const noexcept;
 
  private:
   std::unique_ptr<term> tail_{};
@@ -170,17 +171,17 @@ class list {
 /// A map: key/value pairs, encoded in the order kept here. Keys are unique: the
 /// constructors throw `std::system_error(term_errc::duplicate_map_key)` otherwise.
 struct map {
-  std::vector<std::pair<term, term>> entries{};
-  map() = default;
+  std::vector<std::pair<term, term>> entries;
+  map() noexcept;
   map(std::initializer_list<std::pair<term, term>> init);
   explicit map(std::vector<std::pair<term, term>> e);
   /// The value of `key` (exact equality), nullptr if absent. Linear.
   [[nodiscard]] const term* find(const term& key) const noexcept;
   /// Replaces the value of `key` or appends the pair.
   void insert_or_assign(term key, term value);
-  [[nodiscard]] std::size_t size() const noexcept { return entries.size(); }
-  [[nodiscard]] auto begin() const noexcept { return entries.begin(); }
-  [[nodiscard]] auto end() const noexcept { return entries.end(); }
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] std::vector<std::pair<term, term>>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<std::pair<term, term>>::const_iterator end() const noexcept;
 };
 
 /// A process identifier (NEW_PID_EXT).
@@ -190,6 +191,8 @@ struct pid {
   std::uint32_t serial{};
   std::uint32_t creation{};
   friend bool operator==(const pid&, const pid&) = default;
+  /// By node, id, serial, creation (usable as a std::map key).
+  friend auto operator<=>(const pid&, const pid&) = default;
 };
 
 /// A port identifier (NEW_PORT_EXT, V4_PORT_EXT for ids past 32 bits).
@@ -198,6 +201,7 @@ struct port {
   std::uint64_t id{};
   std::uint32_t creation{};
   friend bool operator==(const port&, const port&) = default;
+  friend auto operator<=>(const port&, const port&) = default;
 };
 
 /// A reference (NEWER_REFERENCE_EXT): node, creation and 1..5 id words.
@@ -210,6 +214,13 @@ class reference {
   [[nodiscard]] std::span<const std::uint32_t> ids() const noexcept { return {ids_.data(), n_}; }
   friend bool operator==(const reference& a, const reference& b) noexcept {
     return a.node_ == b.node_ && a.creation_ == b.creation_ && a.n_ == b.n_ && a.ids_ == b.ids_;
+  }
+  /// By node, creation, then the ids (usable as a std::map key).
+  friend std::strong_ordering operator<=>(const reference& a, const reference& b) noexcept {
+    if (auto c = a.node_ <=> b.node_; c != 0) return c;
+    if (auto c = a.creation_ <=> b.creation_; c != 0) return c;
+    if (auto c = a.n_ <=> b.n_; c != 0) return c;
+    return a.ids_ <=> b.ids_;
   }
 
  private:
@@ -240,6 +251,7 @@ struct export_fun {
   atom function{};
   std::uint8_t arity{};
   friend bool operator==(const export_fun&, const export_fun&) = default;
+  friend auto operator<=>(const export_fun&, const export_fun&) = default;
 };
 
 /// What a term holds; the values follow the alternatives of `term::variant_type`.
@@ -467,6 +479,9 @@ template <class... A>
 std::ostream& operator<<(std::ostream& os, const term& t);
 
 // Members that need a complete term.
+inline tuple::tuple() noexcept = default;
+inline list::list() noexcept = default;
+inline map::map() noexcept = default;
 inline tuple::tuple(std::initializer_list<term> init) : elements(init) {}
 inline tuple::tuple(std::vector<term> e) noexcept : elements(std::move(e)) {}
 inline std::size_t tuple::size() const noexcept {
@@ -483,5 +498,66 @@ inline std::size_t list::size() const noexcept {
 inline const term& list::operator[](std::size_t i) const noexcept {
   return elements[i];
 }
+inline bool list::empty() const noexcept {
+  return elements.empty();
+}
+inline std::vector<term>::const_iterator tuple::begin() const noexcept {
+  return elements.begin();
+}
+inline std::vector<term>::const_iterator tuple::end() const noexcept {
+  return elements.end();
+}
+inline std::vector<term>::const_iterator list::begin() const noexcept {
+  return elements.begin();
+}
+inline std::vector<term>::const_iterator list::end() const noexcept {
+  return elements.end();
+}
+inline std::size_t map::size() const noexcept {
+  return entries.size();
+}
+inline std::vector<std::pair<term, term>>::const_iterator map::begin() const noexcept {
+  return entries.begin();
+}
+inline std::vector<std::pair<term, term>>::const_iterator map::end() const noexcept {
+  return entries.end();
+}
 
 }  // namespace moat::dist
+
+/// Hashes, so atoms, pids, ports and references can key unordered containers.
+template <>
+struct std::hash<moat::dist::atom> {
+  std::size_t operator()(const moat::dist::atom& a) const noexcept {
+    return std::hash<std::string>{}(a.name());
+  }
+};
+template <>
+struct std::hash<moat::dist::pid> {
+  std::size_t operator()(const moat::dist::pid& p) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(p.node);
+    for (std::uint64_t v :
+         {std::uint64_t{p.id}, std::uint64_t{p.serial}, std::uint64_t{p.creation}}) {
+      h = (h ^ std::hash<std::uint64_t>{}(v)) * 0x100000001b3ULL;
+    }
+    return h;
+  }
+};
+template <>
+struct std::hash<moat::dist::port> {
+  std::size_t operator()(const moat::dist::port& p) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(p.node);
+    for (std::uint64_t v : {p.id, std::uint64_t{p.creation}}) {
+      h = (h ^ std::hash<std::uint64_t>{}(v)) * 0x100000001b3ULL;
+    }
+    return h;
+  }
+};
+template <>
+struct std::hash<moat::dist::reference> {
+  std::size_t operator()(const moat::dist::reference& r) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(r.node()) ^ r.creation();
+    for (std::uint32_t v : r.ids()) h = (h ^ std::hash<std::uint32_t>{}(v)) * 0x100000001b3ULL;
+    return h;
+  }
+};
