@@ -28,12 +28,14 @@ int main() {
                 (*t)[4].as_map()->find(dist::atom{"count"})->as<int>());
   }
   std::printf("%s\n", dist::format_term(back).c_str());  // as io:format("~w") prints it
+  std::printf("%s\n", dist::format_term(back, dist::term_style::readable).c_str());  // for logs
 
   // An -ssl_dist_optfile file, read as file:consult/1 reads it.
   try {
     const auto terms = dist::consult(R"([{server, [{certfile, "/etc/moat/node.pem"}]}].)");
     const auto& server = (*terms.at(0).as_list())[0];
-    std::printf("server options: %s\n", dist::format_term((*server.as_tuple())[1]).c_str());
+    std::printf("server options: %s\n",
+                dist::format_term((*server.as_tuple())[1], dist::term_style::readable).c_str());
   } catch (const dist::term_syntax_error& e) {
     std::fprintf(stderr, "options: %s\n", e.what());
     return 1;

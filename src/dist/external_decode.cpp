@@ -452,6 +452,15 @@ std::error_code decode_prefix(std::span<const std::uint8_t> bytes, term& out, st
   return {};
 }
 
+std::error_code decode_body_prefix(std::span<const std::uint8_t> bytes, term& out,
+                                   std::size_t& used, const decode_limits& limits) {
+  used = 0;
+  decoder d(bytes.data(), bytes.data() + bytes.size(), limits);
+  if (!d.term_(out, 1)) return d.error();
+  used = static_cast<std::size_t>(d.position() - bytes.data());
+  return {};
+}
+
 std::error_code decode(std::span<const std::uint8_t> bytes, term& out,
                        const decode_limits& limits) {
   std::size_t used = 0;

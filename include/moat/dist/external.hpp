@@ -60,6 +60,13 @@ void encode_to(std::vector<std::uint8_t>& out, const term& t);
 [[nodiscard]] std::error_code decode_prefix(std::span<const std::uint8_t> bytes, term& out,
                                             std::size_t& used, const decode_limits& limits = {});
 
+/// Terms after a distribution header (`131, 68, ...`) carry no version byte: these encode
+/// and decode such a bare term (tag first). Compressed terms do not occur there.
+void encode_body_to(std::vector<std::uint8_t>& out, const term& t);
+[[nodiscard]] std::error_code decode_body_prefix(std::span<const std::uint8_t> bytes, term& out,
+                                                 std::size_t& used,
+                                                 const decode_limits& limits = {});
+
 /// `decode`, throwing std::system_error on error.
 [[nodiscard]] term decode(std::span<const std::uint8_t> bytes, const decode_limits& limits = {});
 

@@ -475,7 +475,7 @@ template <class... A>
   return list(std::move(e));
 }
 
-/// Writes `format_term(t)` (Erlang syntax, see term_text.hpp).
+/// Writes `format_term(t, term_style::readable)` (Erlang syntax, see term_text.hpp).
 std::ostream& operator<<(std::ostream& os, const term& t);
 
 // Members that need a complete term.
