@@ -32,11 +32,13 @@ inline bool check_term(const moat::dist::term& t, const char*& what) {
   if (!(back == t)) return (what = "an encoded term decodes to another term"), false;
   if ((back <=> t) != 0) return (what = "<=> disagrees with =="), false;
   if (encode(back) != bytes) return (what = "re-encoding changed the bytes"), false;
-  const std::string text = format_term(t);
-  text_error error;
-  const auto parsed = parse_term(text, error);
-  if (!parsed) return (what = "format_term printed text parse_term refuses"), false;
-  if (!(*parsed == t)) return (what = "format_term then parse_term changed the term"), false;
+  for (const auto style : {term_style::plain, term_style::readable}) {
+    const std::string text = format_term(t, style);
+    text_error error;
+    const auto parsed = parse_term(text, error);
+    if (!parsed) return (what = "format_term printed text parse_term refuses"), false;
+    if (!(*parsed == t)) return (what = "format_term then parse_term changed the term"), false;
+  }
   return true;
 }
 

@@ -82,6 +82,13 @@ bool decoder::atom_text(std::size_t len, bool utf8, atom& out) {
   const auto* s = reinterpret_cast<const char*>(p_);
   p_ += len;
   if (utf8) {
+    unsigned high = 0;  // ASCII, the usual case, needs no decoding
+    for (std::size_t i = 0; i < len; ++i) high |= static_cast<unsigned char>(s[i]);
+    if (high < 0x80U) {
+      if (len > 255) return fail(term_errc::atom_too_long);
+      out = atom::from_checked(std::string(s, len));
+      return true;
+    }
     const auto n = detail::utf8_length({s, len});
     if (!n) return fail(term_errc::invalid_utf8);
     if (*n > 255) return fail(term_errc::atom_too_long);
@@ -140,7 +147,7 @@ bool decoder::float_string(term& out) {
   if (ec != std::errc{} || end != s + len || !std::isfinite(d)) {
     return fail(term_errc::invalid_float);
   }
-  out = term(d);
+  out.value().emplace<double>(d);
   return true;
 }
 
@@ -221,7 +228,7 @@ bool decoder::pid_(term& out, bool old) {
   p.id = u32();
   p.serial = u32();
   p.creation = old ? u8() : u32();
-  out = term(std::move(p));
+  out.value().emplace<pid>(std::move(p));
   return true;
 }
 
@@ -241,7 +248,7 @@ bool decoder::port_(term& out, std::uint8_t t) {
     p.id = u32();
     p.creation = u8();
   }
-  out = term(std::move(p));
+  out.value().emplace<port>(std::move(p));
   return true;
 }
 
@@ -265,7 +272,7 @@ bool decoder::reference_(term& out, std::uint8_t t) {
     creation = t == tag::newer_reference ? u32() : u8();
     for (std::size_t i = 0; i < n; ++i) ids[i] = u32();
   }
-  out = term(reference(std::move(node), creation, std::span(ids.data(), n)));
+  out.value().emplace<reference>(std::move(node), creation, std::span(ids.data(), n));
   return true;
 }
 
@@ -276,7 +283,7 @@ bool decoder::fun_(term& out) {
   if (size < 29) return fail(term_errc::invalid_field);
   if (!need(size - 4)) return false;
   p_ += size - 4;
-  out = term(fun(std::vector<std::uint8_t>(start, p_)));
+  out.value().emplace<fun>(std::vector<std::uint8_t>(start, p_));
   return true;
 }
 
@@ -285,7 +292,7 @@ bool decoder::export_(term& out) {
   if (!atom_(e.module) || !atom_(e.function) || !need(2)) return false;
   if (u8() != tag::small_integer) return fail(term_errc::invalid_field);
   e.arity = u8();
-  out = term(std::move(e));
+  out.value().emplace<export_fun>(std::move(e));
   return true;
 }
 
@@ -296,11 +303,11 @@ bool decoder::term_(term& out, std::size_t depth) {
   switch (t) {
     case tag::small_integer:
       if (!need(1)) return false;
-      out = term(std::int64_t{u8()});
+      out.value().emplace<std::int64_t>(u8());
       return true;
     case tag::integer:
       if (!need(4)) return false;
-      out = term(std::int64_t{static_cast<std::int32_t>(u32())});
+      out.value().emplace<std::int64_t>(static_cast<std::int32_t>(u32()));
       return true;
     case tag::small_big:
       if (!need(1)) return false;
@@ -312,7 +319,7 @@ bool decoder::term_(term& out, std::size_t depth) {
       if (!need(8)) return false;
       const double d = std::bit_cast<double>(u64());
       if (!std::isfinite(d)) return fail(term_errc::invalid_float);
-      out = term(d);
+      out.value().emplace<double>(d);
       return true;
     }
     case tag::float_string:
@@ -324,14 +331,14 @@ bool decoder::term_(term& out, std::size_t depth) {
       --p_;
       atom a;
       if (!atom_(a)) return false;
-      out = term(std::move(a));
+      out.value().emplace<atom>(std::move(a));
       return true;
     }
     case tag::binary: {
       if (!need(4)) return false;
       const std::uint32_t n = u32();
       if (!need(n)) return false;
-      out = term(binary(std::vector<std::uint8_t>(p_, p_ + n)));
+      out.value().emplace<binary>(std::vector<std::uint8_t>(p_, p_ + n));
       p_ += n;
       return true;
     }
@@ -340,7 +347,7 @@ bool decoder::term_(term& out, std::size_t depth) {
       const std::uint32_t n = u32();
       const unsigned bits = u8();
       if (n == 0 && bits == 0) {
-        out = term(binary());
+        out.value().emplace<binary>();
         return true;
       }
       if (n == 0 || bits < 1 || bits > 8) return fail(term_errc::invalid_field);
@@ -399,7 +406,10 @@ std::error_code decode_compressed(const std::uint8_t* p, std::size_t left, std::
   const std::size_t size =
       (std::size_t{p[0]} << 24U) | (std::size_t{p[1]} << 16U) | (std::size_t{p[2]} << 8U) | p[3];
   if (size > limits.max_inflated_size) return term_errc::too_large;
-  if (size == 0) return term_errc::bad_compression;
+  // Deflate inflates at most 1032 times: a larger claim cannot be met, and refusing it keeps
+  // the allocation proportional to the input.
+  constexpr std::size_t max_ratio = 1032;
+  if (size == 0 || size > (left - 4) * max_ratio + 64) return term_errc::bad_compression;
   std::vector<std::uint8_t> inflated(size);
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) return term_errc::bad_compression;
@@ -437,6 +447,15 @@ std::error_code decode_prefix(std::span<const std::uint8_t> bytes, term& out, st
     return {};
   }
   decoder d(bytes.data() + 1, bytes.data() + bytes.size(), limits);
+  if (!d.term_(out, 1)) return d.error();
+  used = static_cast<std::size_t>(d.position() - bytes.data());
+  return {};
+}
+
+std::error_code decode_body_prefix(std::span<const std::uint8_t> bytes, term& out,
+                                   std::size_t& used, const decode_limits& limits) {
+  used = 0;
+  decoder d(bytes.data(), bytes.data() + bytes.size(), limits);
   if (!d.term_(out, 1)) return d.error();
   used = static_cast<std::size_t>(d.position() - bytes.data());
   return {};

@@ -324,6 +324,14 @@ void encode_to(std::vector<std::uint8_t>& out, const term& t) {
   w.term_(t);
 }
 
+void encode_body_to(std::vector<std::uint8_t>& out, const term& t) {
+  const std::size_t n = size_of(t);
+  const std::size_t start = out.size();
+  out.resize(start + n);
+  writer w(out.data() + start);
+  w.term_(t);
+}
+
 std::vector<std::uint8_t> encode(const term& t) {
   std::vector<std::uint8_t> out;
   encode_to(out, t);

@@ -20,7 +20,8 @@ void append_octal(std::string& out, unsigned c) {
 }
 
 // Escapes one character inside quotes the way io_lib does.
-void append_quoted_char(std::string& out, char32_t c, char quote) {
+// Characters past Latin-1 print as \x{...} (as in ~w) unless `raw_unicode`.
+void append_quoted_char(std::string& out, char32_t c, char quote, bool raw_unicode = false) {
   switch (c) {
     case '\b':
       out += "\\b";
@@ -57,7 +58,7 @@ void append_quoted_char(std::string& out, char32_t c, char quote) {
     out += quote;
   } else if (c < 32 || (c >= 128 && c < 160)) {
     append_octal(out, static_cast<unsigned>(c));
-  } else if (c > 255) {
+  } else if (c > 255 && !raw_unicode) {
     char buf[16];
     const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<std::uint32_t>(c), 16);
     out += "\\x{";
@@ -175,16 +176,57 @@ void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
   }
 }
 
-void append_term(std::string& out, const term& t);
+// io_lib's printable_unicode_list characters.
+bool printable(std::int64_t c) noexcept {
+  return (c >= 32 && c <= 126) || (c >= 0xA0 && c < 0xD800) || (c > 0xDFFF && c < 0xFFFE) ||
+         (c > 0xFFFF && c <= 0x10FFFF) || c == '\n' || c == '\r' || c == '\t' || c == '\v' ||
+         c == '\b' || c == '\f' || c == 27;
+}
 
-void append_seq(std::string& out, const std::vector<term>& v) {
+// A non-empty proper list of printable characters prints as "text" in the readable style.
+bool append_string_list(std::string& out, const list& l) {
+  if (l.elements.empty() || !l.is_proper()) return false;
+  for (const auto& e : l.elements) {
+    const auto* c = e.get_if<std::int64_t>();
+    if (c == nullptr || !printable(*c)) return false;
+  }
+  out += '"';
+  for (const auto& e : l.elements) {
+    append_quoted_char(out, static_cast<char32_t>(*e.get_if<std::int64_t>()), '"', true);
+  }
+  out += '"';
+  return true;
+}
+
+// A non-empty binary of printable ASCII prints as <<"text">>, of printable UTF-8 as
+// <<"text"/utf8>>, in the readable style.
+bool append_string_binary(std::string& out, const binary& b) {
+  if (b.bytes.empty()) return false;
+  const std::string_view s = b.view();
+  bool ascii = true;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const auto c = detail::utf8_next(s, pos);
+    if (!c || !printable(*c)) return false;
+    ascii = ascii && *c < 128;
+  }
+  out += "<<\"";
+  pos = 0;
+  while (pos < s.size()) append_quoted_char(out, *detail::utf8_next(s, pos), '"', true);
+  out += ascii ? "\">>" : "\"/utf8>>";
+  return true;
+}
+
+void append_term(std::string& out, const term& t, bool readable);
+
+void append_seq(std::string& out, const std::vector<term>& v, bool readable) {
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (i > 0) out += ',';
-    append_term(out, v[i]);
+    append_term(out, v[i], readable);
   }
 }
 
-void append_term(std::string& out, const term& t) {
+void append_term(std::string& out, const term& t, bool readable) {
   switch (t.kind()) {
     case term_kind::integer:
       append_int(out, *t.get_if<std::int64_t>());
@@ -200,6 +242,7 @@ void append_term(std::string& out, const term& t) {
       return;
     case term_kind::binary:
     case term_kind::bitstring: {
+      if (readable && t.is_binary() && append_string_binary(out, *t.as_binary())) return;
       out += "<<";
       const auto* bs = t.get_if<bitstring>();
       const auto& bytes = bs != nullptr ? bs->bytes() : t.as_binary()->bytes;
@@ -219,16 +262,17 @@ void append_term(std::string& out, const term& t) {
     }
     case term_kind::tuple:
       out += '{';
-      append_seq(out, t.as_tuple()->elements);
+      append_seq(out, t.as_tuple()->elements, readable);
       out += '}';
       return;
     case term_kind::list: {
       const auto& l = *t.as_list();
+      if (readable && append_string_list(out, l)) return;
       out += '[';
-      append_seq(out, l.elements);
+      append_seq(out, l.elements, readable);
       if (l.tail() != nullptr) {
         out += '|';
-        append_term(out, *l.tail());
+        append_term(out, *l.tail(), readable);
       }
       out += ']';
       return;
@@ -239,9 +283,9 @@ void append_term(std::string& out, const term& t) {
       for (const auto& [k, v] : t.as_map()->entries) {
         if (!first) out += ',';
         first = false;
-        append_term(out, k);
+        append_term(out, k, readable);
         out += " => ";
-        append_term(out, v);
+        append_term(out, v, readable);
       }
       out += '}';
       return;
@@ -301,18 +345,18 @@ void append_term(std::string& out, const term& t) {
 
 }  // namespace
 
-void format_term_to(std::string& out, const term& t) {
-  append_term(out, t);
+void format_term_to(std::string& out, const term& t, term_style style) {
+  append_term(out, t, style == term_style::readable);
 }
 
-std::string format_term(const term& t) {
+std::string format_term(const term& t, term_style style) {
   std::string out;
-  append_term(out, t);
+  format_term_to(out, t, style);
   return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const term& t) {
-  return os << format_term(t);
+  return os << format_term(t, term_style::readable);
 }
 
 }  // namespace moat::dist

@@ -220,6 +220,23 @@ TEST(External, DecodePrefixSaysHowManyBytesTheFirstTermTook) {
   EXPECT_EQ(decode_error(msg), term_errc::trailing_bytes);
 }
 
+TEST(External, BareTermsAfterADistributionHeaderHaveNoVersionByte) {
+  bytes out = {131, 68, 0};  // a distribution header without atom cache references
+  encode_body_to(out, tuple{2, atom{""}, pid{atom{"a@b"}, 1, 0, 0}});
+  encode_body_to(out, atom{"msg"});
+  const std::span<const std::uint8_t> body = std::span(out).subspan(3);
+  term control;
+  std::size_t used = 0;
+  ASSERT_FALSE(decode_body_prefix(body, control, used));
+  EXPECT_TRUE(control.is_tuple(3));
+  term payload;
+  std::size_t used2 = 0;
+  ASSERT_FALSE(decode_body_prefix(body.subspan(used), payload, used2));
+  EXPECT_TRUE(payload.is_atom("msg"));
+  EXPECT_EQ(used + used2, body.size());
+  EXPECT_EQ(decode_body_prefix(body.first(used - 1), control, used), term_errc::truncated);
+}
+
 TEST(External, EncodeToAppendsToWhatIsThere) {
   bytes out = {112};
   encode_to(out, atom{"a"});

@@ -7,6 +7,7 @@
 #include <moat/dist/term.hpp>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -197,6 +198,28 @@ TEST(Term, IsVisitable) {
   const bool is_tuple = std::visit(
       [](const auto& v) { return std::is_same_v<std::decay_t<decltype(v)>, tuple>; }, t.value());
   EXPECT_TRUE(is_tuple);
+}
+
+}  // namespace
+
+namespace {
+
+using namespace moat::dist;
+
+TEST(Term, PidsPortsAndReferencesKeyOrderedAndUnorderedContainers) {
+  const pid a{atom{"n@h"}, 1, 0, 1};
+  const pid b{atom{"n@h"}, 2, 0, 1};
+  EXPECT_LT(a, b);
+  std::unordered_map<pid, int> by_pid{{a, 1}, {b, 2}};
+  EXPECT_EQ(by_pid.at(b), 2);
+  const reference r1(atom{"n@h"}, 1, std::vector<std::uint32_t>{1, 2});
+  const reference r2(atom{"n@h"}, 1, std::vector<std::uint32_t>{1, 3});
+  EXPECT_LT(r1, r2);
+  std::unordered_map<reference, int> by_ref{{r1, 1}, {r2, 2}};
+  EXPECT_EQ(by_ref.at(r1), 1);
+  std::unordered_map<atom, int> by_atom{{atom{"x"}, 1}};
+  EXPECT_EQ(by_atom.count(atom{"x"}), 1U);
+  EXPECT_LT((port{atom{"n@h"}, 1, 0}), (port{atom{"n@h"}, 2, 0}));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <moat/dist/term_text.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,18 @@ TEST(TermText, PrintsAsErlangsTildeW) {
   EXPECT_EQ(format_term(term{UINT64_MAX}), "18446744073709551615");
   EXPECT_EQ(format_term(big_integer{true, std::vector<std::uint8_t>(9, 0xff)}),
             "-4722366482869645213695");
+}
+
+TEST(TermText, PrintsTextReadablyInTheReadableStyle) {
+  const term t =
+      tuple{charlist("héllo\n"), binary{"ascii"}, binary{"日本"}, binary{"\xff"}, list{}, binary{},
+            list{1, 2},          charlist("a\"b")};
+  EXPECT_EQ(format_term(t, term_style::readable),
+            R"({"héllo\n",<<"ascii">>,<<"日本"/utf8>>,<<255>>,[],<<>>,[1,2],"a\"b"})");
+  EXPECT_EQ(parse_term(format_term(t, term_style::readable)), t);
+  std::ostringstream os;
+  os << term(charlist("x"));
+  EXPECT_EQ(os.str(), "\"x\"");
 }
 
 TEST(TermText, PrintsFloatsInTheShorterOfErlangsTwoForms) {

@@ -32,7 +32,8 @@ struct decode_limits {
   std::size_t max_depth{1000};
   /// Whether compressed terms (tag 80) are accepted.
   bool allow_compressed{true};
-  /// The largest size a compressed term may announce (and inflate to).
+  /// The largest size a compressed term may announce (and inflate to); a claim larger than
+  /// deflate can reach from the bytes given (1032 times) is refused too.
   std::size_t max_inflated_size{std::size_t{64} << 20U};
 };
 
@@ -58,6 +59,13 @@ void encode_to(std::vector<std::uint8_t>& out, const term& t);
 /// term and a payload term back to back).
 [[nodiscard]] std::error_code decode_prefix(std::span<const std::uint8_t> bytes, term& out,
                                             std::size_t& used, const decode_limits& limits = {});
+
+/// Terms after a distribution header (`131, 68, ...`) carry no version byte: these encode
+/// and decode such a bare term (tag first). Compressed terms do not occur there.
+void encode_body_to(std::vector<std::uint8_t>& out, const term& t);
+[[nodiscard]] std::error_code decode_body_prefix(std::span<const std::uint8_t> bytes, term& out,
+                                                 std::size_t& used,
+                                                 const decode_limits& limits = {});
 
 /// `decode`, throwing std::system_error on error.
 [[nodiscard]] term decode(std::span<const std::uint8_t> bytes, const decode_limits& limits = {});

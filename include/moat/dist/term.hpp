@@ -24,6 +24,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <map>
@@ -38,97 +39,23 @@
 #include <vector>
 
 #include "moat/dist/term_errors.hpp"
+#include "moat/dist/term_values.hpp"
 
 namespace moat::dist {
 
 class term;
 
-/// An atom: its name as UTF-8, at most 255 characters (code points).
-class atom {
- public:
-  /// The empty atom `''`.
-  atom() = default;
-  /// @throws std::system_error with `term_errc::invalid_utf8` or `term_errc::atom_too_long`.
-  explicit atom(const char* name) : atom(std::string_view(name)) {}
-  explicit atom(std::string_view name) : atom(std::string(name)) {}
-  explicit atom(std::string name);
-  /// An atom from a name the caller has already checked (valid UTF-8, at most 255 code
-  /// points); for decoders. Using it with anything else breaks encoding.
-  [[nodiscard]] static atom from_checked(std::string name) noexcept {
-    atom a;
-    a.name_ = std::move(name);
-    return a;
-  }
-
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  friend bool operator==(const atom&, const atom&) = default;
-  friend bool operator==(const atom& a, std::string_view s) noexcept { return a.name_ == s; }
-  friend bool operator==(const atom& a, const char* s) noexcept { return a.name_ == s; }
-  /// Erlang's atom order: by code points, which is the byte order of UTF-8.
-  friend std::strong_ordering operator<=>(const atom& a, const atom& b) noexcept {
-    return a.name_.compare(b.name_) <=> 0;
-  }
-
- private:
-  std::string name_{};
-};
-
-/// An integer outside the int64 range: sign and magnitude (little-endian bytes, no trailing
-/// zero byte). A term built from a big_integer that fits in int64 holds an int64 instead, so
-/// each integer has one form.
-struct big_integer {
-  bool negative{};
-  std::vector<std::uint8_t> magnitude{};
-  friend bool operator==(const big_integer&, const big_integer&) = default;
-};
-
-/// A binary: a whole number of bytes.
-struct binary {
-  std::vector<std::uint8_t> bytes{};
-  binary() = default;
-  explicit binary(std::string_view s)
-      : bytes(reinterpret_cast<const std::uint8_t*>(s.data()),
-              reinterpret_cast<const std::uint8_t*>(s.data()) + s.size()) {}
-  explicit binary(const char* s) : binary(std::string_view(s)) {}
-  explicit binary(std::vector<std::uint8_t> b) noexcept : bytes(std::move(b)) {}
-  explicit binary(std::span<const std::uint8_t> b) : bytes(b.begin(), b.end()) {}
-  /// The bytes as characters (no copy; valid while the binary lives).
-  [[nodiscard]] std::string_view view() const noexcept {
-    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return bytes.size(); }
-  friend bool operator==(const binary&, const binary&) = default;
-};
-
-/// A bitstring whose length is not a whole number of bytes: `bytes`, of which the last has
-/// only its `bits` high bits used (1..7; the unused low bits are kept zero).
-class bitstring {
- public:
-  /// @throws std::system_error(term_errc::invalid_field) if `bytes` is empty or `bits` is not
-  /// in 1..8 (8: a whole last byte; a term built from it holds a `binary`).
-  bitstring(std::vector<std::uint8_t> bytes, unsigned bits);
-  [[nodiscard]] const std::vector<std::uint8_t>& bytes() const noexcept { return bytes_; }
-  /// Bits used in the last byte.
-  [[nodiscard]] unsigned bits() const noexcept { return bits_; }
-  [[nodiscard]] std::size_t bit_size() const noexcept { return (bytes_.size() - 1) * 8 + bits_; }
-  friend bool operator==(const bitstring&, const bitstring&) = default;
-
- private:
-  std::vector<std::uint8_t> bytes_;
-  unsigned bits_;
-};
-
 /// A tuple. Build with braces (`tuple{atom{"ok"}, 42}`) or adopt a vector with parentheses
 /// (`tuple(std::move(elements))`; braces around a vector would make a one-element tuple).
 struct tuple {
-  std::vector<term> elements{};
-  tuple() = default;
+  std::vector<term> elements;
+  tuple() noexcept;
   tuple(std::initializer_list<term> init);
   explicit tuple(std::vector<term> e) noexcept;
   [[nodiscard]] std::size_t size() const noexcept;
   [[nodiscard]] const term& operator[](std::size_t i) const noexcept;
-  [[nodiscard]] auto begin() const noexcept { return elements.begin(); }
-  [[nodiscard]] auto end() const noexcept { return elements.end(); }
+  [[nodiscard]] std::vector<term>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<term>::const_iterator end() const noexcept;
 };
 
 /// A list: its elements, and for an improper list (`[a|b]`) its tail. The empty list `[]`
@@ -137,9 +64,9 @@ struct tuple {
 /// from it is the tail itself).
 class list {
  public:
-  std::vector<term> elements{};
+  std::vector<term> elements;
 
-  list() = default;  // []
+  list() noexcept;  // []
   list(std::initializer_list<term> init);
   explicit list(std::vector<term> e) noexcept;
   /// `[e1, e2, ... | tail]`.
@@ -158,10 +85,10 @@ class list {
   void set_tail(term t);
 
   [[nodiscard]] std::size_t size() const noexcept;
-  [[nodiscard]] bool empty() const noexcept { return elements.empty(); }
+  [[nodiscard]] bool empty() const noexcept;
   [[nodiscard]] const term& operator[](std::size_t i) const noexcept;
-  [[nodiscard]] auto begin() const noexcept { return elements.begin(); }
-  [[nodiscard]] auto end() const noexcept { return elements.end(); }
+  [[nodiscard]] std::vector<term>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<term>::const_iterator end() const noexcept;
 
  private:
   std::unique_ptr<term> tail_{};
@@ -170,76 +97,17 @@ class list {
 /// A map: key/value pairs, encoded in the order kept here. Keys are unique: the
 /// constructors throw `std::system_error(term_errc::duplicate_map_key)` otherwise.
 struct map {
-  std::vector<std::pair<term, term>> entries{};
-  map() = default;
+  std::vector<std::pair<term, term>> entries;
+  map() noexcept;
   map(std::initializer_list<std::pair<term, term>> init);
   explicit map(std::vector<std::pair<term, term>> e);
   /// The value of `key` (exact equality), nullptr if absent. Linear.
   [[nodiscard]] const term* find(const term& key) const noexcept;
   /// Replaces the value of `key` or appends the pair.
   void insert_or_assign(term key, term value);
-  [[nodiscard]] std::size_t size() const noexcept { return entries.size(); }
-  [[nodiscard]] auto begin() const noexcept { return entries.begin(); }
-  [[nodiscard]] auto end() const noexcept { return entries.end(); }
-};
-
-/// A process identifier (NEW_PID_EXT).
-struct pid {
-  atom node{};
-  std::uint32_t id{};
-  std::uint32_t serial{};
-  std::uint32_t creation{};
-  friend bool operator==(const pid&, const pid&) = default;
-};
-
-/// A port identifier (NEW_PORT_EXT, V4_PORT_EXT for ids past 32 bits).
-struct port {
-  atom node{};
-  std::uint64_t id{};
-  std::uint32_t creation{};
-  friend bool operator==(const port&, const port&) = default;
-};
-
-/// A reference (NEWER_REFERENCE_EXT): node, creation and 1..5 id words.
-class reference {
- public:
-  /// @throws std::system_error(term_errc::invalid_field) unless 1 <= ids.size() <= 5.
-  reference(atom node, std::uint32_t creation, std::span<const std::uint32_t> ids);
-  [[nodiscard]] const atom& node() const noexcept { return node_; }
-  [[nodiscard]] std::uint32_t creation() const noexcept { return creation_; }
-  [[nodiscard]] std::span<const std::uint32_t> ids() const noexcept { return {ids_.data(), n_}; }
-  friend bool operator==(const reference& a, const reference& b) noexcept {
-    return a.node_ == b.node_ && a.creation_ == b.creation_ && a.n_ == b.n_ && a.ids_ == b.ids_;
-  }
-
- private:
-  atom node_;
-  std::uint32_t creation_;
-  std::array<std::uint32_t, 5> ids_{};
-  std::size_t n_;
-};
-
-/// A fun made by a node (NEW_FUN_EXT), kept opaque: its encoding, tag byte included, is
-/// re-encoded unchanged. Only a node running the same code can call it.
-class fun {
- public:
-  /// @throws std::system_error(term_errc::invalid_field) unless `encoded` starts with tag
-  /// 112 and a size field that matches its length (at least the fixed fields).
-  explicit fun(std::vector<std::uint8_t> encoded);
-  [[nodiscard]] const std::vector<std::uint8_t>& encoded() const noexcept { return bytes_; }
-  [[nodiscard]] unsigned arity() const noexcept { return bytes_[5]; }
-  friend bool operator==(const fun&, const fun&) = default;
-
- private:
-  std::vector<std::uint8_t> bytes_;
-};
-
-/// `fun Module:Function/Arity` (EXPORT_EXT).
-struct export_fun {
-  atom module{};
-  atom function{};
-  std::uint8_t arity{};
-  friend bool operator==(const export_fun&, const export_fun&) = default;
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] std::vector<std::pair<term, term>>::const_iterator begin() const noexcept;
+  [[nodiscard]] std::vector<std::pair<term, term>>::const_iterator end() const noexcept;
 };
 
 /// What a term holds; the values follow the alternatives of `term::variant_type`.
@@ -463,10 +331,13 @@ template <class... A>
   return list(std::move(e));
 }
 
-/// Writes `format_term(t)` (Erlang syntax, see term_text.hpp).
+/// Writes `format_term(t, term_style::readable)` (Erlang syntax, see term_text.hpp).
 std::ostream& operator<<(std::ostream& os, const term& t);
 
 // Members that need a complete term.
+inline tuple::tuple() noexcept = default;
+inline list::list() noexcept = default;
+inline map::map() noexcept = default;
 inline tuple::tuple(std::initializer_list<term> init) : elements(init) {}
 inline tuple::tuple(std::vector<term> e) noexcept : elements(std::move(e)) {}
 inline std::size_t tuple::size() const noexcept {
@@ -482,6 +353,30 @@ inline std::size_t list::size() const noexcept {
 }
 inline const term& list::operator[](std::size_t i) const noexcept {
   return elements[i];
+}
+inline bool list::empty() const noexcept {
+  return elements.empty();
+}
+inline std::vector<term>::const_iterator tuple::begin() const noexcept {
+  return elements.begin();
+}
+inline std::vector<term>::const_iterator tuple::end() const noexcept {
+  return elements.end();
+}
+inline std::vector<term>::const_iterator list::begin() const noexcept {
+  return elements.begin();
+}
+inline std::vector<term>::const_iterator list::end() const noexcept {
+  return elements.end();
+}
+inline std::size_t map::size() const noexcept {
+  return entries.size();
+}
+inline std::vector<std::pair<term, term>>::const_iterator map::begin() const noexcept {
+  return entries.begin();
+}
+inline std::vector<std::pair<term, term>>::const_iterator map::end() const noexcept {
+  return entries.end();
 }
 
 }  // namespace moat::dist

@@ -2,7 +2,8 @@
 /// @file
 /// Erlang's text syntax for terms: reading one term (`parse_term`) or a file of terms each
 /// ending in a dot (`consult`, as `file:consult/1` reads `sys.config` or `-ssl_dist_optfile`
-/// files), and printing a term as `io:format("~w", [T])` does (`format_term`).
+/// files), and printing a term as `io:format("~w", [T])` does, or readably for logs
+/// (`format_term`).
 ///
 /// Read: atoms (bare and 'quoted' with escapes), integers (`1_000`, `16#FF`, `$c`, bignums,
 /// a leading `-` or `+`), floats (`1.5`, `2.0e-3`), "strings" (lists of code points;
@@ -67,11 +68,20 @@ inline constexpr std::size_t max_text_depth = 1000;
 /// As above; nullopt and `error` filled instead of throwing.
 [[nodiscard]] std::optional<std::vector<term>> consult(std::string_view text, text_error& error);
 
-/// `t` in Erlang syntax as `io:format("~w", [T])` prints it (UTF-8; lists of integers stay
-/// lists, binaries print their bytes), with the forms above for pids, ports, references and
-/// funs. `parse_term(format_term(t)) == t` for every term.
-[[nodiscard]] std::string format_term(const term& t);
-/// Appends `format_term(t)` to `out`.
-void format_term_to(std::string& out, const term& t);
+/// How `format_term` prints lists of characters and binaries of text.
+enum class term_style {
+  /// As `io:format("~w", [T])`: their numbers (`[104,105]`, `<<104,105>>`).
+  plain,
+  /// As `io:format("~tp", [T])` on one line, for logs: a non-empty proper list of printable
+  /// characters as `"text"`, a non-empty binary of printable ASCII as `<<"text">>` and of
+  /// printable UTF-8 as `<<"text"/utf8>>`; the rest as `plain`.
+  readable,
+};
+
+/// `t` in Erlang syntax (UTF-8), with the forms above for pids, ports, references and funs.
+/// `parse_term(format_term(t, style)) == t` for every term and style.
+[[nodiscard]] std::string format_term(const term& t, term_style style = term_style::plain);
+/// Appends `format_term(t, style)` to `out`.
+void format_term_to(std::string& out, const term& t, term_style style = term_style::plain);
 
 }  // namespace moat::dist

@@ -1,0 +1,205 @@
+#pragma once
+/// @file
+/// The plain values a `moat::dist::term` can hold besides numbers and containers: atoms,
+/// big integers, binaries and bitstrings, pids, ports, references, funs and exports. Value
+/// types (deep copies, cheap moves); no shared state, safe to read from several threads.
+/// term.hpp includes this header.
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "moat/dist/term_errors.hpp"
+
+namespace moat::dist {
+
+/// An atom: its name as UTF-8, at most 255 characters (code points).
+class atom {
+ public:
+  /// The empty atom `''`.
+  atom() = default;
+  /// @throws std::system_error with `term_errc::invalid_utf8` or `term_errc::atom_too_long`.
+  explicit atom(const char* name) : atom(std::string_view(name)) {}
+  explicit atom(std::string_view name) : atom(std::string(name)) {}
+  explicit atom(std::string name);
+  /// An atom from a name the caller has already checked (valid UTF-8, at most 255 code
+  /// points); for decoders. Using it with anything else breaks encoding.
+  [[nodiscard]] static atom from_checked(std::string name) noexcept {
+    atom a;
+    a.name_ = std::move(name);
+    return a;
+  }
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  friend bool operator==(const atom&, const atom&) = default;
+  friend bool operator==(const atom& a, std::string_view s) noexcept { return a.name_ == s; }
+  friend bool operator==(const atom& a, const char* s) noexcept { return a.name_ == s; }
+  /// Erlang's atom order: by code points, which is the byte order of UTF-8.
+  friend std::strong_ordering operator<=>(const atom& a, const atom& b) noexcept {
+    return a.name_.compare(b.name_) <=> 0;
+  }
+
+ private:
+  std::string name_{};
+};
+
+/// An integer outside the int64 range: sign and magnitude (little-endian bytes, no trailing
+/// zero byte). A term built from a big_integer that fits in int64 holds an int64 instead, so
+/// each integer has one form.
+struct big_integer {
+  bool negative{};
+  std::vector<std::uint8_t> magnitude{};
+  friend bool operator==(const big_integer&, const big_integer&) = default;
+};
+
+/// A binary: a whole number of bytes.
+struct binary {
+  std::vector<std::uint8_t> bytes{};
+  binary() = default;
+  explicit binary(std::string_view s)
+      : bytes(reinterpret_cast<const std::uint8_t*>(s.data()),
+              reinterpret_cast<const std::uint8_t*>(s.data()) + s.size()) {}
+  explicit binary(const char* s) : binary(std::string_view(s)) {}
+  explicit binary(std::vector<std::uint8_t> b) noexcept : bytes(std::move(b)) {}
+  explicit binary(std::span<const std::uint8_t> b) : bytes(b.begin(), b.end()) {}
+  /// The bytes as characters (no copy; valid while the binary lives).
+  [[nodiscard]] std::string_view view() const noexcept {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes.size(); }
+  friend bool operator==(const binary&, const binary&) = default;
+};
+
+/// A bitstring whose length is not a whole number of bytes: `bytes`, of which the last has
+/// only its `bits` high bits used (1..7; the unused low bits are kept zero).
+class bitstring {
+ public:
+  /// @throws std::system_error(term_errc::invalid_field) if `bytes` is empty or `bits` is not
+  /// in 1..8 (8: a whole last byte; a term built from it holds a `binary`).
+  bitstring(std::vector<std::uint8_t> bytes, unsigned bits);
+  [[nodiscard]] const std::vector<std::uint8_t>& bytes() const noexcept { return bytes_; }
+  /// Bits used in the last byte.
+  [[nodiscard]] unsigned bits() const noexcept { return bits_; }
+  [[nodiscard]] std::size_t bit_size() const noexcept { return (bytes_.size() - 1) * 8 + bits_; }
+  friend bool operator==(const bitstring&, const bitstring&) = default;
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+  unsigned bits_;
+};
+
+/// A process identifier (NEW_PID_EXT).
+struct pid {
+  atom node{};
+  std::uint32_t id{};
+  std::uint32_t serial{};
+  std::uint32_t creation{};
+  friend bool operator==(const pid&, const pid&) = default;
+  /// By node, id, serial, creation (usable as a std::map key).
+  friend auto operator<=>(const pid&, const pid&) = default;
+};
+
+/// A port identifier (NEW_PORT_EXT, V4_PORT_EXT for ids past 32 bits).
+struct port {
+  atom node{};
+  std::uint64_t id{};
+  std::uint32_t creation{};
+  friend bool operator==(const port&, const port&) = default;
+  friend auto operator<=>(const port&, const port&) = default;
+};
+
+/// A reference (NEWER_REFERENCE_EXT): node, creation and 1..5 id words.
+class reference {
+ public:
+  /// @throws std::system_error(term_errc::invalid_field) unless 1 <= ids.size() <= 5.
+  reference(atom node, std::uint32_t creation, std::span<const std::uint32_t> ids);
+  [[nodiscard]] const atom& node() const noexcept { return node_; }
+  [[nodiscard]] std::uint32_t creation() const noexcept { return creation_; }
+  [[nodiscard]] std::span<const std::uint32_t> ids() const noexcept { return {ids_.data(), n_}; }
+  friend bool operator==(const reference& a, const reference& b) noexcept {
+    return a.node_ == b.node_ && a.creation_ == b.creation_ && a.n_ == b.n_ && a.ids_ == b.ids_;
+  }
+  /// By node, creation, then the ids (usable as a std::map key).
+  friend std::strong_ordering operator<=>(const reference& a, const reference& b) noexcept {
+    if (auto c = a.node_ <=> b.node_; c != 0) return c;
+    if (auto c = a.creation_ <=> b.creation_; c != 0) return c;
+    if (auto c = a.n_ <=> b.n_; c != 0) return c;
+    return a.ids_ <=> b.ids_;
+  }
+
+ private:
+  atom node_;
+  std::uint32_t creation_;
+  std::array<std::uint32_t, 5> ids_{};
+  std::size_t n_;
+};
+
+/// A fun made by a node (NEW_FUN_EXT), kept opaque: its encoding, tag byte included, is
+/// re-encoded unchanged. Only a node running the same code can call it.
+class fun {
+ public:
+  /// @throws std::system_error(term_errc::invalid_field) unless `encoded` starts with tag
+  /// 112 and a size field that matches its length (at least the fixed fields).
+  explicit fun(std::vector<std::uint8_t> encoded);
+  [[nodiscard]] const std::vector<std::uint8_t>& encoded() const noexcept { return bytes_; }
+  [[nodiscard]] unsigned arity() const noexcept { return bytes_[5]; }
+  friend bool operator==(const fun&, const fun&) = default;
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+/// `fun Module:Function/Arity` (EXPORT_EXT).
+struct export_fun {
+  atom module{};
+  atom function{};
+  std::uint8_t arity{};
+  friend bool operator==(const export_fun&, const export_fun&) = default;
+  friend auto operator<=>(const export_fun&, const export_fun&) = default;
+};
+
+}  // namespace moat::dist
+
+/// Hashes, so atoms, pids, ports and references can key unordered containers.
+template <>
+struct std::hash<moat::dist::atom> {
+  std::size_t operator()(const moat::dist::atom& a) const noexcept {
+    return std::hash<std::string>{}(a.name());
+  }
+};
+template <>
+struct std::hash<moat::dist::pid> {
+  std::size_t operator()(const moat::dist::pid& p) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(p.node);
+    for (std::uint64_t v :
+         {std::uint64_t{p.id}, std::uint64_t{p.serial}, std::uint64_t{p.creation}}) {
+      h = (h ^ std::hash<std::uint64_t>{}(v)) * 0x100000001b3ULL;
+    }
+    return h;
+  }
+};
+template <>
+struct std::hash<moat::dist::port> {
+  std::size_t operator()(const moat::dist::port& p) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(p.node);
+    for (std::uint64_t v : {p.id, std::uint64_t{p.creation}}) {
+      h = (h ^ std::hash<std::uint64_t>{}(v)) * 0x100000001b3ULL;
+    }
+    return h;
+  }
+};
+template <>
+struct std::hash<moat::dist::reference> {
+  std::size_t operator()(const moat::dist::reference& r) const noexcept {
+    std::size_t h = std::hash<moat::dist::atom>{}(r.node()) ^ r.creation();
+    for (std::uint32_t v : r.ids()) h = (h ^ std::hash<std::uint32_t>{}(v)) * 0x100000001b3ULL;
+    return h;
+  }
+};
