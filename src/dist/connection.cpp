@@ -47,6 +47,12 @@ connection::connection(node::impl& n, worker& w, std::string peer, bool dialled)
 }
 
 void connection::post_send(outgoing m) {
+  // From the connection's own worker the message is queued at once; from others it is
+  // posted. Either way one sender's messages keep their order (a sender runs on one worker).
+  if (w_.io.get_executor().running_in_this_thread()) {
+    enqueue(std::move(m));
+    return;
+  }
   asio::post(w_.io, [self = shared_from_this(), m = std::move(m)]() mutable {
     self->enqueue(std::move(m));
   });
@@ -65,6 +71,13 @@ void connection::enqueue(outgoing m) {
   encode(m, out_);
   sent_since_tick_ = true;
   n_.messages_out.fetch_add(1, std::memory_order_relaxed);
+  if (out_.size() > n_.opts.send_buffer_limit) {
+    n_.log->warn("dist: {} bytes queued for '{}', more than send_buffer_limit; closing",
+                 out_.size(), peer_);
+    out_.clear();
+    finish(make_error_code(errc::peer_overloaded));
+    return;
+  }
   if (writer_waiting_) writer_wake_.notify_one();
 }
 
@@ -311,9 +324,12 @@ asio::awaitable<void> connection::accept(asio::ip::tcp::socket tcp) {
 void connection::fail(std::error_code ec, const std::string& detail) {
   n_.refused.fetch_add(1, std::memory_order_relaxed);
   if (dialled_)
-    n_.log->warn("dist: could not connect to '{}'{}: {}{}", peer_,
-                 endpoint_.empty() ? "" : " at " + endpoint_, ec.message(),
-                 detail.empty() ? "" : " (" + detail + ")");
+    n_.dial_failures.log(*n_.log, spdlog::level::warn, [&](std::uint64_t suppressed) {
+      return fmt::format("dist: could not connect to '{}'{}: {}{}{}", peer_,
+                         endpoint_.empty() ? "" : " at " + endpoint_, ec.message(),
+                         detail.empty() ? "" : " (" + detail + ")",
+                         suppressed ? fmt::format(" ({} more not logged)", suppressed) : "");
+    });
   else
     n_.refuse_log(peer_, endpoint_, ec, detail);
   finish(ec);

@@ -44,12 +44,27 @@ enum op : std::int64_t {
   UNLINK_ID_ACK = 36,
 };
 
-const atom& empty_atom() {
-  static const atom a;
-  return a;
-}
-
 }  // namespace
+
+// A control tuple written straight into the frame: `131, SMALL_TUPLE, arity, op, ...`, each
+// element encoded in place (no tuple is built per message).
+class control_writer {
+ public:
+  control_writer(std::vector<std::uint8_t>& out, std::uint8_t arity, std::int64_t op) : out_(out) {
+    out_.insert(out_.end(), {131, 104, arity, 97, static_cast<std::uint8_t>(op)});
+  }
+  control_writer& operator<<(const term& t) {
+    encode_body_to(out_, t);
+    return *this;
+  }
+  control_writer& empty_atom() {
+    out_.insert(out_.end(), {119, 0});
+    return *this;
+  }
+
+ private:
+  std::vector<std::uint8_t>& out_;
+};
 
 void connection::encode(const outgoing& m, std::vector<std::uint8_t>& out) const {
   const std::size_t start = out.size();
@@ -60,69 +75,68 @@ void connection::encode(const outgoing& m, std::vector<std::uint8_t>& out) const
   switch (m.what) {
     case k::send:
       if ((flags_ & flag::send_sender) != 0 && m.from.is_pid())
-        encode_to(out, dist::make_tuple(std::int64_t{SEND_SENDER}, m.from, m.to));
+        control_writer(out, 3, SEND_SENDER) << m.from << m.to;
       else
-        encode_to(out, dist::make_tuple(std::int64_t{SEND}, empty_atom(), m.to));
+        control_writer(out, 3, SEND).empty_atom() << m.to;
       with_payload = true;
       break;
     case k::reg_send:
-      encode_to(out, dist::make_tuple(std::int64_t{REG_SEND}, m.from, empty_atom(), m.extra));
+      control_writer(out, 4, REG_SEND) << m.from;
+      out.insert(out.end(), {119, 0});
+      encode_body_to(out, m.extra);
       with_payload = true;
       break;
     case k::alias_send:
-      encode_to(out, dist::make_tuple(std::int64_t{ALIAS_SEND}, m.from, m.extra));
+      control_writer(out, 3, ALIAS_SEND) << m.from << m.extra;
       with_payload = true;
       break;
     case k::link:
-      encode_to(out, dist::make_tuple(std::int64_t{LINK}, m.from, m.to));
+      control_writer(out, 3, LINK) << m.from << m.to;
       break;
     case k::unlink_id:
-      encode_to(out, dist::make_tuple(std::int64_t{UNLINK_ID}, m.id, m.from, m.to));
+      control_writer(out, 4, UNLINK_ID) << term(m.id) << m.from << m.to;
       break;
     case k::unlink_id_ack:
-      encode_to(out, dist::make_tuple(std::int64_t{UNLINK_ID_ACK}, m.id, m.from, m.to));
+      control_writer(out, 4, UNLINK_ID_ACK) << term(m.id) << m.from << m.to;
       break;
     case k::exit:
       if (payload_exits) {
-        encode_to(out, dist::make_tuple(std::int64_t{PAYLOAD_EXIT}, m.from, m.to));
+        control_writer(out, 3, PAYLOAD_EXIT) << m.from << m.to;
         with_payload = true;
       } else {
-        encode_to(out, dist::make_tuple(std::int64_t{EXIT}, m.from, m.to, m.payload));
+        control_writer(out, 4, EXIT) << m.from << m.to << m.payload;
       }
       break;
     case k::exit2:
       if (payload_exits) {
-        encode_to(out, dist::make_tuple(std::int64_t{PAYLOAD_EXIT2}, m.from, m.to));
+        control_writer(out, 3, PAYLOAD_EXIT2) << m.from << m.to;
         with_payload = true;
       } else {
-        encode_to(out, dist::make_tuple(std::int64_t{EXIT2}, m.from, m.to, m.payload));
+        control_writer(out, 4, EXIT2) << m.from << m.to << m.payload;
       }
       break;
     case k::monitor:
-      encode_to(out, dist::make_tuple(std::int64_t{MONITOR_P}, m.from, m.to, m.extra));
+      control_writer(out, 4, MONITOR_P) << m.from << m.to << m.extra;
       break;
     case k::demonitor:
-      encode_to(out, dist::make_tuple(std::int64_t{DEMONITOR_P}, m.from, m.to, m.extra));
+      control_writer(out, 4, DEMONITOR_P) << m.from << m.to << m.extra;
       break;
     case k::monitor_exit:
       if (payload_exits) {
-        encode_to(out,
-                  dist::make_tuple(std::int64_t{PAYLOAD_MONITOR_P_EXIT}, m.from, m.to, m.extra));
+        control_writer(out, 4, PAYLOAD_MONITOR_P_EXIT) << m.from << m.to << m.extra;
         with_payload = true;
       } else {
-        encode_to(out,
-                  dist::make_tuple(std::int64_t{MONITOR_P_EXIT}, m.from, m.to, m.extra, m.payload));
+        control_writer(out, 5, MONITOR_P_EXIT) << m.from << m.to << m.extra << m.payload;
       }
       break;
     case k::spawn_reply:
-      encode_to(out, dist::make_tuple(std::int64_t{SPAWN_REPLY}, m.extra, m.to, std::int64_t{0},
-                                      m.payload));
+      control_writer(out, 5, SPAWN_REPLY) << m.extra << m.to << term(0) << m.payload;
       break;
   }
   if (with_payload) encode_to(out, m.payload);
   const auto len = static_cast<std::uint32_t>(out.size() - start - 4);
-  for (int i = 0; i < 4; ++i)
-    out[start + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
+  for (std::size_t i = 0; i < 4; ++i)
+    out[start + i] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
 }
 
 void connection::dispatch(std::span<const std::uint8_t> frame) {
@@ -161,7 +175,8 @@ void connection::handle_control(const term& control, std::optional<term> payload
   const tuple* t = control.as_tuple();
   const auto code = (t != nullptr && t->size() > 0) ? (*t)[0].try_as<std::int64_t>() : std::nullopt;
   auto bad = [&] {
-    n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_, format_term(control));
+    n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_,
+                 format_term(control));
     close(make_error_code(errc::malformed_message));
   };
   if (!code) return bad();

@@ -39,6 +39,8 @@ class dist_category final : public std::error_category {
         return "nothing came from the peer within the tick time";
       case errc::malformed_message:
         return "malformed distribution message";
+      case errc::peer_overloaded:
+        return "the peer does not take messages as fast as they are sent (send_buffer_limit)";
     }
     return "unknown moat.dist error " + std::to_string(value);
   }

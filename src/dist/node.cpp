@@ -172,7 +172,33 @@ std::shared_ptr<detail::connection> node::impl::existing_connection(const std::s
   return it == conns.end() ? nullptr : it->second;
 }
 
+namespace detail {
+namespace {
+thread_local worker* current_worker = nullptr;
+}
+worker* this_worker() noexcept {
+  return current_worker;
+}
+void set_this_worker(worker* w) noexcept {
+  current_worker = w;
+}
+}  // namespace detail
+
 std::shared_ptr<detail::connection> node::impl::connection_to(const std::string& peer) {
+  auto* w = own_worker();
+  if (w != nullptr) {
+    auto it = w->conn_cache.find(peer);
+    if (it != w->conn_cache.end()) {
+      if (it->second->current() != detail::connection::state::closed) return it->second;
+      w->conn_cache.erase(it);
+    }
+  }
+  auto c = find_or_dial(peer);
+  if (c && w != nullptr) w->conn_cache.emplace(peer, c);
+  return c;
+}
+
+std::shared_ptr<detail::connection> node::impl::find_or_dial(const std::string& peer) {
   if (peer == full_name || stopping.load()) return nullptr;
   const auto name = parse_node_name(peer);
   if (!name || !host_fits(name->host, opts.mode)) return nullptr;
@@ -252,11 +278,13 @@ void node::impl::start_workers() {
   for (unsigned i = 0; i < count; ++i) {
     auto w = std::make_unique<detail::worker>();
     w->index = i;
+    w->owner = this;
     workers.push_back(std::move(w));
   }
   for (auto& wp : workers) {
     auto* w = wp.get();
     w->thread = std::thread([w] {
+      detail::set_this_worker(w);
       auto guard = asio::make_work_guard(w->io);
       w->io.run();
     });

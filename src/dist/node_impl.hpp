@@ -22,8 +22,8 @@
 #include "moat/detail/log_limiter.hpp"
 #include "moat/dist/epmd.hpp"
 #include "moat/dist/epmd_server.hpp"
-#include "moat/dist/term_text.hpp"
 #include "moat/dist/node.hpp"
+#include "moat/dist/term_text.hpp"
 #include "moat/tls/context.hpp"
 #include "moat/tls/detail/waiter_queue.hpp"
 #include "moat/tls/socket.hpp"
@@ -91,6 +91,7 @@ using proc_ptr = std::shared_ptr<process::state>;
 
 struct worker {
   unsigned index{0};
+  node::impl* owner{nullptr};
   boost::asio::io_context io{1};
   std::thread thread{};
   // Owned by this worker's thread only.
@@ -98,7 +99,16 @@ struct worker {
   std::unordered_map<std::uint64_t, std::weak_ptr<process::state>> aliases{};
   std::atomic<std::uint64_t> next_pid{0};
   std::atomic<std::uint64_t> next_ref{0};
+  // Per-worker copies of the node's tables, so a send touches no shared lock: connections
+  // (dropped when found closed) and registered names (dropped when the registry changes).
+  std::unordered_map<std::string, std::shared_ptr<connection>> conn_cache{};
+  std::unordered_map<std::string, pid> name_cache{};
+  std::uint64_t name_generation{~std::uint64_t{0}};
 };
+
+/// The worker whose thread this is (null on other threads).
+[[nodiscard]] worker* this_worker() noexcept;
+void set_this_worker(worker* w) noexcept;
 
 }  // namespace moat::dist::detail
 
@@ -117,6 +127,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::string cookie{};
   std::shared_ptr<spdlog::logger> log{};
   moat::detail::log_limiter refusals{20, std::chrono::seconds(10)};
+  moat::detail::log_limiter dial_failures{20, std::chrono::seconds(10)};
   std::optional<tls::context> server_ctx{};
   std::optional<tls::context> client_ctx{};
   std::vector<std::unique_ptr<detail::worker>> workers{};
@@ -132,6 +143,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   mutable std::shared_mutex names_mu{};
   std::unordered_map<std::string, pid> names{};
+  std::atomic<std::uint64_t> names_generation{0};
+  /// This node's worker running the calling thread, if any.
+  [[nodiscard]] detail::worker* own_worker() const noexcept {
+    auto* w = detail::this_worker();
+    return (w != nullptr && w->owner == this) ? w : nullptr;
+  }
 
   std::atomic<std::uint64_t> messages_in{0};
   std::atomic<std::uint64_t> messages_out{0};
@@ -185,6 +202,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   /// The connection to `peer`, dialling it if there is none (nullptr if `peer` is not a
   /// valid node name, is this node, or the node is stopping).
   std::shared_ptr<detail::connection> connection_to(const std::string& peer);
+  std::shared_ptr<detail::connection> find_or_dial(const std::string& peer);
   /// The connection to `peer` if there is one (up or being set up); never dials.
   std::shared_ptr<detail::connection> existing_connection(const std::string& peer) const;
   void start_listening();

@@ -368,21 +368,39 @@ bool node::impl::send(const pid* from, const destination& to, term message) {
 }
 
 std::optional<pid> node::impl::whereis(const std::string& name) const {
-  std::shared_lock lock(names_mu);
-  auto it = names.find(name);
-  if (it == names.end()) return std::nullopt;
-  return it->second;
+  auto* w = own_worker();
+  if (w != nullptr) {
+    const auto generation = names_generation.load(std::memory_order_acquire);
+    if (w->name_generation != generation) {
+      w->name_cache.clear();
+      w->name_generation = generation;
+    }
+    auto it = w->name_cache.find(name);
+    if (it != w->name_cache.end()) return it->second;
+  }
+  std::optional<pid> found;
+  {
+    std::shared_lock lock(names_mu);
+    auto it = names.find(name);
+    if (it == names.end()) return std::nullopt;
+    found = it->second;
+  }
+  if (w != nullptr) w->name_cache.emplace(name, *found);
+  return found;
 }
 
 bool node::impl::register_name(const std::string& name, const pid& p) {
   std::unique_lock lock(names_mu);
-  return names.emplace(name, p).second;
+  if (!names.emplace(name, p).second) return false;
+  names_generation.fetch_add(1, std::memory_order_release);
+  return true;
 }
 
 void node::impl::unregister_names(const std::vector<std::string>& names_of) {
   if (names_of.empty()) return;
   std::unique_lock lock(names_mu);
   for (const auto& n : names_of) names.erase(n);
+  names_generation.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace moat::dist

@@ -1,6 +1,7 @@
 // A moat node with real Erlang and Elixir nodes over TLS distribution (inet_tls), both
 // directions: ping, registered sends, gen_server calls, rpc, links, monitors, node down.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -163,6 +164,29 @@ TEST_F(Interop, AMonitorOfAnErlangProcessFiresOnItsExitAndOnNodeDown) {
   const auto down = r.get();
   EXPECT_NE(down.find("'DOWN'"), std::string::npos) << down;
   EXPECT_NE(down.find("noconnection"), std::string::npos) << down;
+}
+
+TEST_F(Interop, APeerThatStopsTakingMessagesHasItsConnectionClosedAtTheSendBufferLimit) {
+  testing::captured_log log;
+  auto o = c.moat_options("m", c.files());
+  o.send_buffer_limit = 256 * 1024;
+  o.logger = log.logger();
+  moat = std::make_unique<node>(o);
+  erl = std::make_unique<test::erlang_node>(c.erlang_options("a", c.files()));
+  ASSERT_TRUE(erl->wait_ready()) << erl->output();
+  ASSERT_TRUE(moat->ping("a@localhost"));
+  ASSERT_EQ(::kill(-erl->pid(), SIGSTOP), 0);
+  // 64 MiB at most: the kernel's buffers take a few MiB, then the queue passes the limit.
+  (void)moat->spawn([](process& self) -> asio::awaitable<void> {
+    const binary chunk(std::vector<std::uint8_t>(64 * 1024, 7));
+    for (int i = 0; i < 1024; ++i) {
+      (void)self.send(destination("sink", "a@localhost"), chunk);
+      if (i % 16 == 0) (void)co_await self.receive(std::chrono::milliseconds(1));
+    }
+  });
+  EXPECT_TRUE(log.wait_for("more than send_buffer_limit", 60s));
+  EXPECT_TRUE(testing::eventually([&] { return moat->nodes().empty(); }));
+  ::kill(-erl->pid(), SIGCONT);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "moat/dist/errors.hpp"
 #include "moat/error.hpp"
 
@@ -48,6 +50,22 @@ TEST(NodeName, ALocalNameThatDoesNotFitItsModeIsAConfigurationErrorNamingTheOpti
   }
   EXPECT_THROW((void)make_local_name("a!ice", name_mode::short_names), config_error);
   EXPECT_EQ(make_local_name("alice@127.0.0.1", name_mode::long_names).host, "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace moat::dist
+
+namespace moat::dist {
+namespace {
+
+TEST(DistErrors, EveryCodeHasItsOwnMessage) {
+  std::set<std::string> seen;
+  for (int v = 1; v <= static_cast<int>(errc::peer_overloaded); ++v) {
+    const std::string m = make_error_code(static_cast<errc>(v)).message();
+    EXPECT_EQ(m.find("unknown"), std::string::npos) << v;
+    EXPECT_TRUE(seen.insert(m).second) << "twice: " << m;
+  }
+  EXPECT_STREQ(category().name(), "moat.dist");
 }
 
 }  // namespace

@@ -45,6 +45,8 @@ enum class errc {
   /// A distribution message after the handshake that cannot be decoded or is not one a node
   /// sends; the connection is closed.
   malformed_message,
+  /// More bytes were queued for the peer than `send_buffer_limit`: it does not keep up.
+  peer_overloaded,
 };
 
 /// The category of `errc`; its name is "moat.dist".
