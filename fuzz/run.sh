@@ -4,7 +4,8 @@
 #   fuzz/run.sh [seconds] [target...]   default: 60 seconds over all targets
 #   fuzz/run.sh 60                      # framing_decoder, tls_server_engine, proxy_protocol,
 #                                       # pki_loaders, http_request, acme_documents,
-#                                       # acme_ca_requests, dist_term, dist_epmd: 60/8 s each
+#                                       # acme_ca_requests, dist_term, dist_epmd,
+#                                       # dist_handshake: 60/8 s each
 #   fuzz/run.sh 30 proxy_protocol       # one target for 30 s
 # Environment: BUILD_DIR (default <repo>/build/fuzz), JOBS (default 2), CXX (default clang++),
 # CMAKE_ARGS (extra configure arguments, word-split). The seed corpus in fuzz/corpus/<target>
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 all_targets=(framing_decoder tls_server_engine proxy_protocol pki_loaders http_request
-  acme_documents acme_ca_requests dist_term dist_epmd)
+  acme_documents acme_ca_requests dist_term dist_epmd dist_handshake)
 seconds="${1:-60}"
 shift || true
 targets=("$@")
@@ -38,7 +39,7 @@ jobs="${JOBS:-2}"
 # Inputs longer than a target needs only slow it down.
 declare -A max_len=([framing_decoder]=8192 [tls_server_engine]=4096 [proxy_protocol]=1024
   [pki_loaders]=8192 [http_request]=4096 [acme_documents]=8192
-  [acme_ca_requests]=8192 [dist_term]=4096 [dist_epmd]=4096)
+  [acme_ca_requests]=8192 [dist_term]=4096 [dist_epmd]=4096 [dist_handshake]=1024)
 
 CXX="${CXX:-clang++}" cmake -S "$repo" -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_BUILD_FUZZ=ON -DMOAT_BUILD_TESTS=OFF ${CMAKE_ARGS:-} >/dev/null
