@@ -166,6 +166,15 @@ TEST_F(Interop, AMonitorOfAnErlangProcessFiresOnItsExitAndOnNodeDown) {
   EXPECT_NE(down.find("noconnection"), std::string::npos) << down;
 }
 
+TEST_F(Interop, ASpawnRequestFromErlangIsAnsweredNotsupAndRpcIntoMoatIsABadrpcNotAHang) {
+  start();
+  EXPECT_EQ(erl->eval("R = erlang:spawn_request('m@localhost', fun() -> ok end, []), "
+                      "receive {spawn_reply, R, error, Why} -> Why after 5000 -> no_reply end"),
+            "notsup");
+  const auto rpc = erl->eval("rpc:call('m@localhost', erlang, node, [], 5000)");
+  EXPECT_EQ(rpc, "{badrpc,notsup}");
+}
+
 TEST_F(Interop, APeerThatStopsTakingMessagesHasItsConnectionClosedAtTheSendBufferLimit) {
   testing::captured_log log;
   auto o = c.moat_options("m", c.files());
