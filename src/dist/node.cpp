@@ -315,7 +315,6 @@ asio::awaitable<void> io_server(process& self) {
 
 // net_kernel: answers is_auth, which net_adm:ping asks.
 asio::awaitable<void> net_kernel(process& self) {
-  self.register_name("net_kernel");
   for (;;) {
     term m = co_await self.receive();
     if (auto call = process::as_call(m)) {
@@ -328,7 +327,6 @@ asio::awaitable<void> net_kernel(process& self) {
 
 // rex: a moat node runs no Erlang code; rpc:call answers so.
 asio::awaitable<void> rex(process& self) {
-  self.register_name("rex");
   for (;;) {
     term m = co_await self.receive();
     if (auto call = process::as_call(m)) {
@@ -376,11 +374,8 @@ node::node(node_options options) : impl_(std::make_shared<impl>(std::move(option
     throw;
   }
   n.system_pid = n.spawn(io_server);
-  (void)n.spawn(net_kernel);
-  (void)n.spawn(rex);
-  // The built-in names are taken before the node is used.
-  for (int i = 0; i < 2000 && (!n.whereis("net_kernel") || !n.whereis("rex")); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  (void)n.spawn(net_kernel, "net_kernel");
+  (void)n.spawn(rex, "rex");
   n.log->info("dist: node '{}' up on port {} (creation {}, {} workers)", n.full_name, n.listen_port,
               n.creation, n.workers.size());
 }
@@ -442,6 +437,12 @@ std::uint16_t node::port() const noexcept {
 }
 pid node::spawn(process_body body) {
   return impl_->spawn(std::move(body));
+}
+std::optional<pid> node::spawn_registered(const std::string& name, process_body body) {
+  if (name.empty()) return std::nullopt;
+  const pid p = impl_->spawn(std::move(body), name);
+  if (p.id == 0 && p.serial == 0) return std::nullopt;
+  return p;
 }
 bool node::send(const destination& to, term message) {
   return impl_->send(nullptr, to, std::move(message));

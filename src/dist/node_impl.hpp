@@ -172,7 +172,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void stop_workers();
 
   // --- processes (process_runtime.cpp) ---
-  pid spawn(process_body body);
+  /// Starts a process, registered under `registered_name` if it is not empty; a pid with
+  /// id and serial 0 if that name is taken.
+  pid spawn(process_body body, const std::string& registered_name = {});
   /// Delivers to a local pid (from any thread).
   void deliver(const pid& to, term message);
   /// Delivers to a local alias (from any thread); dropped if the alias is gone.

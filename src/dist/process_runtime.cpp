@@ -40,7 +40,7 @@ term exit_message(const pid& from, term reason) {
 
 // ---- spawning and ending -----------------------------------------------------------------
 
-pid node::impl::spawn(process_body body) {
+pid node::impl::spawn(process_body body, const std::string& registered_name) {
   auto& w = pick_worker();
   auto st = std::make_shared<process::state>();
   st->owner = this;
@@ -49,9 +49,16 @@ pid node::impl::spawn(process_body body) {
   st->number = *local_number(st->self);
   st->handle = std::make_unique<process>(*st);
   const pid self = st->self;
-  asio::post(w.io, [this, st, body = std::move(body)]() mutable {
+  if (!registered_name.empty()) {
+    if (!register_name(registered_name, self)) return pid{};
+    st->names.push_back(registered_name);
+  }
+  auto start = [this, st, body = std::move(body)]() mutable {
     auto& wk = *st->w;
-    if (stopping.load()) return;
+    if (stopping.load()) {
+      unregister_names(st->names);
+      return;
+    }
     wk.procs.emplace(st->number, st);
     st->timer.emplace(wk.io);
     asio::co_spawn(
@@ -72,7 +79,13 @@ pid node::impl::spawn(process_body body) {
           if (st->kill_reason) reason = *st->kill_reason;
           process_ended(st, std::move(reason));
         }));
-  });
+  };
+  // On the process's own worker it exists at once, so a message sent to the new pid right
+  // after this call finds it; from another thread, anything sent later is posted after it.
+  if (w.io.get_executor().running_in_this_thread())
+    start();
+  else
+    asio::post(w.io, std::move(start));
   return self;
 }
 

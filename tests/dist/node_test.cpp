@@ -226,6 +226,40 @@ TEST_F(Nodes, AFullMailboxKillsItsProcessWithAVisibleReason) {
   EXPECT_EQ((*t)[2], term(make_tuple(atom("mailbox_overflow"), 10)));
 }
 
+TEST_F(Nodes, AMessageSentRightAfterASpawnOnTheSameCoreReachesTheNewProcess) {
+  auto o = c.moat_options("a", c.files());
+  o.workers = 1;  // the spawner and its children share the core
+  node a(o);
+  auto box = std::make_shared<inbox>();
+  start_inbox(a, box);
+  constexpr int count = 100;
+  (void)a.spawn([](process& self) -> asio::awaitable<void> {
+    for (int i = 0; i < count; ++i) {
+      const pid child = self.node().spawn([](process& me) -> asio::awaitable<void> {
+        term m = co_await me.receive();
+        (void)me.send("inbox", std::move(m));
+      });
+      (void)self.send(child, i);
+    }
+    co_return;
+  });
+  ASSERT_TRUE(eventually([&] { return box->size() == count; })) << box->size();
+}
+
+TEST_F(Nodes, SpawnRegisteredTakesTheNameBeforeTheProcessRunsAndRefusesATakenOne) {
+  node a(c.moat_options("a", c.files()));
+  auto box = std::make_shared<inbox>();
+  start_inbox(a, box);
+  const auto p = a.spawn_registered("forwarder", [](process& self) -> asio::awaitable<void> {
+    for (;;) (void)self.send("inbox", co_await self.receive());
+  });
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(a.send("forwarder", atom("first")));  // no wait: the name is there already
+  ASSERT_TRUE(eventually([&] { return box->size() == 1; }));
+  EXPECT_FALSE(
+      a.spawn_registered("forwarder", [](process&) -> asio::awaitable<void> { co_return; }));
+}
+
 TEST_F(Nodes, BadOptionsAreConfigurationErrorsNamingTheOption) {
   auto o = c.moat_options("a", c.files());
   o.name = "bad name@localhost";

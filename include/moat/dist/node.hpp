@@ -140,6 +140,10 @@ class node {
 
   /// Starts a process running `body` on one of the node's cores; returns its pid at once.
   pid spawn(process_body body);
+  /// `register(Name, spawn(...))` as one step: the name is taken before the process runs, so
+  /// a message to the name sent right after this call reaches it. nullopt if the name is
+  /// taken (nothing is started then).
+  std::optional<pid> spawn_registered(const std::string& name, process_body body);
   /// Sends from outside any process (the sender is not a pid; replies cannot come back).
   bool send(const destination& to, term message);
   /// The pid registered under `name` on this node.
