@@ -136,8 +136,9 @@ awaitable<void> epmd_server::impl::accept_loop(std::shared_ptr<impl> self, std::
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
       // Out of descriptors or the like: wait a moment rather than spin.
+      const std::string reason = ec.message();  // (clang: no lambda capture of a binding)
       self->limiter.log(*self->log, spdlog::level::err, [&](std::uint64_t) {
-        return fmt::format("epmd on port {}: accept failed: {}", self->port, ec.message());
+        return fmt::format("epmd on port {}: accept failed: {}", self->port, reason);
       });
       asio::steady_timer pause(self->ex, std::chrono::milliseconds(100));
       (void)co_await pause.async_wait(tuple_awaitable);
