@@ -59,6 +59,11 @@ void connection::post_send(outgoing m) {
 }
 
 void connection::enqueue(outgoing m) {
+  if (winner_) {
+    // Replaced by the connection that won a simultaneous connect: it carries this too.
+    winner_->post_send(std::move(m));
+    return;
+  }
   switch (state_.load(std::memory_order_relaxed)) {
     case state::pending:
       pending_.push_back(std::move(m));
@@ -83,6 +88,7 @@ void connection::enqueue(outgoing m) {
 
 void connection::hand_over_to(const std::shared_ptr<connection>& winner) {
   asio::post(w_.io, [self = shared_from_this(), winner] {
+    self->winner_ = winner;
     for (auto& m : self->pending_) winner->post_send(std::move(m));
     self->pending_.clear();
     self->close(make_error_code(errc::already_connected));
@@ -179,9 +185,9 @@ handshake_status connection::decide(const std::string& claimed, std::string& det
     if (it == n_.conns.end()) {
       n_.conns.emplace(claimed, shared_from_this());
     } else if (it->second->current() == state::up) {
-      // The peer came back before we saw its old connection go: the old one is stale.
-      old = it->second;
-      it->second = shared_from_this();
+      // The peer came back before we saw its old connection go, or this is its attempt of a
+      // simultaneous connect ours won: the peer answers which (go_up replaces the old one).
+      replaces_ = it->second;
       status = handshake_status::alive;
     } else if (it->second->dialled()) {
       // Both dial at once: the greater name keeps its own attempt (as net_kernel decides).
@@ -295,7 +301,11 @@ asio::awaitable<void> connection::dial() {
     }
     sock_.emplace(std::move(*s));
   }
-  auto hs = handshake::initiate(make_config(n_), peer_);
+  auto cfg = make_config(n_);
+  cfg.still_wanted = [this] {
+    return !finished_ && !winner_ && n_.existing_connection(peer_).get() == this;
+  };
+  auto hs = handshake::initiate(std::move(cfg), peer_);
   if (co_await run_handshake(hs)) go_up(hs.result());
 }
 
@@ -322,6 +332,23 @@ asio::awaitable<void> connection::accept(asio::ip::tcp::socket tcp) {
 }
 
 void connection::fail(std::error_code ec, const std::string& detail) {
+  if (finished_) return;  // closed on purpose (replaced, stopping): not a refusal
+  if (dialled_ && ec == make_error_code(errc::already_connected) && !waited_for_winner_) {
+    // The peer answered nok (or keeps its connection): its own attempt to this node wins a
+    // simultaneous connect. The messages queued here go over that one when it arrives
+    // (hand_over_to); wait for it as long as a set-up may take.
+    waited_for_winner_ = true;
+    if (winner_) return;
+    n_.log->debug("dist: '{}' is connecting to this node at the same time ({})", peer_, detail);
+    close_socket();
+    tick_timer_.emplace(w_.io);
+    tick_timer_->expires_after(n_.opts.net_setuptime);
+    tick_timer_->async_wait([self = shared_from_this(), ec, detail](boost::system::error_code) {
+      if (!self->finished_ && !self->winner_)
+        self->fail(ec, detail + "; its own connection did not come");
+    });
+    return;
+  }
   n_.refused.fetch_add(1, std::memory_order_relaxed);
   if (dialled_)
     n_.dial_failures.log(*n_.log, spdlog::level::warn, [&](std::uint64_t suppressed) {
@@ -348,13 +375,17 @@ void connection::go_up(const handshake_result& r) {
   {
     std::lock_guard lock(n_.conn_mu);
     auto it = n_.conns.find(peer_);
-    if (it == n_.conns.end() || it->second.get() != this) {
+    if (it != n_.conns.end() && replaces_ && it->second == replaces_) {
+      // The peer said its old connection is stale.
+      it->second = shared_from_this();
+    } else if (it == n_.conns.end() || it->second.get() != this) {
       // Replaced while finishing (a simultaneous connect the other attempt won).
       finish(make_error_code(errc::already_connected));
       return;
     }
     state_.store(state::up, std::memory_order_release);
   }
+  if (replaces_) std::exchange(replaces_, nullptr)->close(make_error_code(errc::already_connected));
   for (auto& m : pending_) enqueue(std::move(m));
   pending_.clear();
   auto self = shared_from_this();
@@ -424,8 +455,7 @@ asio::awaitable<void> connection::ticker() {
     if (received_since_tick_) {
       missed_ticks_ = 0;
     } else if (++missed_ticks_ >= 4) {
-      n_.log->warn("dist: node '{}' not responding; removing the connection (net_ticktime {} s)",
-                   peer_, n_.opts.net_ticktime.count());
+      // finish() logs it, once.
       close(make_error_code(errc::tick_timeout));
       co_return;
     }
@@ -443,21 +473,31 @@ void connection::close(std::error_code reason) {
   asio::post(w_.io, [self = shared_from_this(), reason] { self->finish(reason); });
 }
 
+void connection::close_socket() {
+  if (!sock_) return;
+  auto s = std::make_shared<tls::socket>(std::move(*sock_));
+  sock_.reset();
+  asio::co_spawn(
+      w_.io, [s]() -> asio::awaitable<void> { co_await s->close(std::chrono::seconds(1)); },
+      asio::detached);
+}
+
 void connection::finish(std::error_code reason) {
   if (finished_) return;
   finished_ = true;
   const bool was_up = state_.load(std::memory_order_relaxed) == state::up;
   state_.store(state::closed, std::memory_order_release);
+  if (!winner_ && reason == make_error_code(errc::already_connected)) {
+    // Replaced by another connection to the same peer: that one carries what is queued.
+    auto current = n_.existing_connection(peer_);
+    if (current && current.get() != this) winner_ = std::move(current);
+  }
+  if (winner_)
+    for (auto& m : pending_) winner_->post_send(std::move(m));
   pending_.clear();
   writer_wake_.notify_all();
   if (tick_timer_) tick_timer_->cancel();
-  if (sock_) {
-    auto s = std::make_shared<tls::socket>(std::move(*sock_));
-    sock_.reset();
-    asio::co_spawn(
-        w_.io, [s]() -> asio::awaitable<void> { co_await s->close(std::chrono::seconds(1)); },
-        asio::detached);
-  }
+  close_socket();
   if (n_.forget(shared_from_this()) && !peer_.empty()) n_.node_down(peer_);
   if (was_up) {
     const bool quiet = reason == make_error_code(tls::errc::closed) || n_.stopping.load();

@@ -88,6 +88,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void dispatch(std::span<const std::uint8_t> frame);
   void handle_control(const term& control, std::optional<term> payload);
   void fail(std::error_code ec, const std::string& detail);
+  void close_socket();
   void finish(std::error_code reason);
 
   node::impl& n_;
@@ -114,6 +115,11 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<boost::asio::steady_timer> tick_timer_{};
   std::error_code close_reason_{};
   bool finished_{false};
+  /// The connection that won a simultaneous connect against this dial, once it took over.
+  std::shared_ptr<connection> winner_{};
+  bool waited_for_winner_{false};
+  /// Accepted while the peer's name had a connection up: the one this replaces if it goes up.
+  std::shared_ptr<connection> replaces_{};
 };
 
 }  // namespace moat::dist::detail

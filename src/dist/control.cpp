@@ -269,8 +269,8 @@ void connection::handle_control(const term& control, std::optional<term> payload
       if (const pid* p = target.as_pid()) {
         n_.add_monitor_in(*p, std::move(m), false);
       } else if (const atom* name = target.as_atom()) {
-        // The DOWN names the process as {Name, Node}.
-        m.target_form = dist::make_tuple(*name, n_.self_atom);
+        // MONITOR_P_EXIT names the process as the watcher did, by the bare name (its node
+        // makes the DOWN's {Name, Node}); a tuple there makes the peer drop the connection.
         const auto p2 = n_.whereis(name->name());
         n_.add_monitor_in(p2 ? *p2 : pid{n_.self_atom, 0, 0, n_.creation}, std::move(m), true);
       } else {

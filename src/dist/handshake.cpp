@@ -178,8 +178,13 @@ handshake::next handshake::on_status(std::span<const std::uint8_t> p) {
     return next::send_then_read;
   }
   if (status == "alive") {
-    // The peer has a connection to a node of our name. We are dialling it, so we have none:
-    // that one is a previous incarnation of ours, and we go on.
+    // The peer has a connection to a node of our name. Unless our node has one to it by now
+    // (a simultaneous connect the peer's attempt won), that one is a previous incarnation of
+    // ours, and we go on.
+    if (cfg_.still_wanted && !cfg_.still_wanted()) {
+      out_.push_back(bytes{'s', 'f', 'a', 'l', 's', 'e'});
+      return fail(errc::already_connected, "the peer has this node's other connection");
+    }
     out_.push_back(bytes{'s', 't', 'r', 'u', 'e'});
     state_ = state::await_challenge;
     return next::send_then_read;

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -41,6 +42,10 @@ class handshake {
     std::uint32_t creation{0};  ///< our creation (from EPMD)
     std::uint64_t flags{0};     ///< what we advertise (flag::advertised)
     std::string cookie{};       ///< the shared secret
+    /// Initiator: asked when the peer answers `alive` (it has a connection from our name);
+    /// true = ours is the one wanted (send `true`), false = keep the peer's (`false`).
+    /// Unset: true.
+    std::function<bool()> still_wanted{};
   };
 
   /// We connect to `peer` (its full name, checked against the name it answers with).
