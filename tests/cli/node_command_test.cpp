@@ -175,7 +175,7 @@ TEST_F(node_command, BadFlagsExitWithCode2NamingTheFlagOrFile) {
       {{"send", "a@localhost", "inbox", "{unclosed", "--cookie", "c", "--dist-optfile", opt},
        "TERM '{unclosed'"},
       {{"names", "--epmd-port", "70000"}, "--epmd-port"},
-      {{"frobnicate"}, "frobnicate"},
+      {{"start", "--name", "m", "--frobnicate"}, "--frobnicate"},
   };
   for (const auto& c : cases) {
     const auto r = test::run_process(moat(c.args, false));
