@@ -169,6 +169,10 @@ asio::awaitable<void> sink(dist::process& self) {
 
 int run_start(const node_flags& f) {
   auto log = make_logger(spdlog::level::info);
+  // Signals are caught from before the node is up: a SIGTERM right after the "up" line stops
+  // the node instead of killing the process.
+  asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
   dist::node n(node_options_from(f, f.name, log));
   (void)n.spawn(echo);
   (void)n.spawn(sink);
@@ -176,8 +180,6 @@ int run_start(const node_flags& f) {
     std::this_thread::sleep_for(1ms);  // the processes register as their first step
   }
   log->info("node {} up on port {}", n.name(), n.port());
-  asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) log->info("{}: stopping node {}", sig == SIGINT ? "SIGINT" : "SIGTERM", n.name());
   });
