@@ -19,6 +19,8 @@ void register_connect_command(CLI::App& app);
 void register_serve_command(CLI::App& app);
 /// `moat ca serve | root | issue`
 void register_ca_commands(CLI::App& app);
+/// `moat node start | ping | send | names` (Erlang distribution over TLS)
+void register_node_commands(CLI::App& app);
 
 /// Thrown by a command for a runtime failure (exit code 1). Configuration problems throw
 /// moat::config_error (exit code 2).

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   moat::cli::register_connect_command(app);
   moat::cli::register_serve_command(app);
   moat::cli::register_ca_commands(app);
+  moat::cli::register_node_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

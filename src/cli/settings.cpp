@@ -10,30 +10,16 @@
 #include <moat/error.hpp>
 #include <optional>
 
+#include "dist/toml_file.hpp"
+
 namespace moat::cli {
 namespace {
 
+using detail::describe_toml;
+using detail::number_text;
+
 [[noreturn]] void refuse(const std::string& subject, std::errc code, const std::string& why) {
   throw config_error(subject, std::make_error_code(code), why);
-}
-
-// A number as a person writes it: 5, 0.5, 31536000 (never 5.000000 or 3.1536e+07).
-std::string number_text(double v) {
-  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
-    return fmt::format("{}", static_cast<long long>(v));
-  }
-  return fmt::format("{}", v);
-}
-
-// How a TOML value reads in a message.
-std::string describe(const toml::node& v) {
-  if (auto i = v.value_exact<std::int64_t>()) return std::to_string(*i);
-  if (auto d = v.value_exact<double>()) return number_text(*d);
-  if (auto s = v.value_exact<std::string>()) return "'" + *s + "'";
-  if (auto b = v.value_exact<bool>()) return *b ? "true" : "false";
-  if (v.is_array()) return "an array";
-  if (v.is_table()) return "a table";
-  return "a date or time";
 }
 
 // A whole number given as text (a flag's value); nullopt if it is not one.
@@ -244,14 +230,7 @@ void settings::apply_flags() {
 }
 
 void settings::load_toml(const std::string& path) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& err) {
-    const auto& where = err.source().begin;
-    refuse(fmt::format("config '{}'", path), std::errc::invalid_argument,
-           fmt::format("line {}, column {}: {}", where.line, where.column, err.description()));
-  }
+  const toml::table t = detail::parse_toml_file(path, fmt::format("config '{}'", path));
   for (const auto& [name, node] : t) {
     const std::string key(name.str());
     const std::string subject = fmt::format("config '{}': {}", path, key);
@@ -265,7 +244,7 @@ void settings::load_toml(const std::string& path) {
     const toml::node& v = node;
     auto wrong_type = [&]() {
       refuse(subject, std::errc::invalid_argument,
-             fmt::format("must be {}, got {}", accepted(e), describe(v)));
+             fmt::format("must be {}, got {}", accepted(e), describe_toml(v)));
     };
     switch (e.type) {
       case kind::boolean:
@@ -285,9 +264,9 @@ void settings::load_toml(const std::string& path) {
             if (auto si = item.value_exact<std::string>()) {
               set_text(e, *si, subject);
             } else {
-              refuse(
-                  subject, std::errc::invalid_argument,
-                  fmt::format("must be {}, got an array holding {}", accepted(e), describe(item)));
+              refuse(subject, std::errc::invalid_argument,
+                     fmt::format("must be {}, got an array holding {}", accepted(e),
+                                 describe_toml(item)));
             }
           }
         } else {
@@ -307,9 +286,9 @@ void settings::load_toml(const std::string& path) {
       case kind::count:
       case kind::seconds:
         if (auto i = v.value_exact<std::int64_t>()) {
-          set_number(e, static_cast<double>(*i), true, describe(v), subject);
+          set_number(e, static_cast<double>(*i), true, describe_toml(v), subject);
         } else if (auto d = v.value_exact<double>()) {
-          set_number(e, *d, false, describe(v), subject);
+          set_number(e, *d, false, describe_toml(v), subject);
         } else {
           wrong_type();
         }
