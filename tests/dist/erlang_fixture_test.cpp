@@ -1,7 +1,7 @@
 // The real-node fixture (tests/support/erlang_node.hpp) against itself: Erlang and Elixir nodes
 // over TLS distribution with certificates from `moat cert ca` / `moat cert issue`, verifying
 // each other (verify_peer, fail_if_no_peer_cert). These also prove the optfile shape that
-// docs/dist_certs_section.md shows.
+// docs/dist.md ("Certificates for a cluster") shows.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

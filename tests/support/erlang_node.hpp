@@ -61,7 +61,7 @@ struct dist_tls_files {
   /// secure_renegotiate is set only where TLS 1.2 may be used (ssl refuses it otherwise).
   std::vector<std::string> versions{};
   /// The client's customize_hostname_check: also accept an IP address SAN when the node's
-  /// host is an address (long names such as a@127.0.0.1; see docs/dist_certs_section.md).
+  /// host is an address (long names such as a@127.0.0.1; see docs/dist.md, "Certificates for a cluster").
   bool match_ip_addresses = false;
   std::string extra_server{};  ///< more server options, Erlang terms: "{ciphers, [...]}"
   std::string extra_client{};  ///< more client options, likewise
