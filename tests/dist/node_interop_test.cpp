@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <future>
 
+#include "dist/interop_fixture.hpp"
 #include "dist/node_fixture.hpp"
 #include "moat/dist/term_text.hpp"
 
@@ -16,21 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
-// The `echo` process of `moat node start`: {Pid, Term} -> Term to Pid; and a gen_server
-// that replies {echo, Request} to calls and remembers casts.
-asio::awaitable<void> echo(process& self) {
-  self.register_name("echo");
-  for (;;) {
-    term m = co_await self.receive();
-    if (auto call = process::as_call(m)) {
-      self.reply(call->from, dist::make_tuple(atom("echo"), call->request));
-      continue;
-    }
-    const tuple* t = m.as_tuple();
-    if (t != nullptr && t->size() == 2 && (*t)[0].is_pid())
-      (void)self.send(*(*t)[0].as_pid(), (*t)[1]);
-  }
-}
+using testing::echo_process;
 
 struct Interop : ::testing::Test {
   testing::cluster c;
@@ -39,7 +26,7 @@ struct Interop : ::testing::Test {
 
   void start(bool with_erlang = true) {
     moat = std::make_unique<node>(c.moat_options("m", c.files()));
-    (void)moat->spawn(echo);
+    (void)moat->spawn(echo_process);
     for (int i = 0; i < 1000 && !moat->whereis("echo"); ++i) std::this_thread::sleep_for(1ms);
     if (with_erlang) {
       erl = std::make_unique<test::erlang_node>(c.erlang_options("a", c.files()));
