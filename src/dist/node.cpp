@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -231,7 +232,16 @@ asio::awaitable<void> accept_loop(node::impl& n, detail::worker& w, tcp::accepto
     tcp::socket s(w.io);
     co_await a.async_accept(s, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || n.stopping.load()) co_return;
-    if (ec) continue;
+    if (ec) {
+      // Out of descriptors or the like: say so, and wait a moment rather than spin.
+      const std::string reason = ec.message();
+      n.refusals.log(*n.log, spdlog::level::err, [&](std::uint64_t) {
+        return fmt::format("dist: accepting a connection failed: {}", reason);
+      });
+      asio::steady_timer pause(w.io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
     auto c = std::make_shared<detail::connection>(n, w, std::string(), false);
     asio::co_spawn(
         w.io, [c, s = std::move(s)]() mutable { return c->accept(std::move(s)); }, asio::detached);
