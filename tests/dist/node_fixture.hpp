@@ -8,6 +8,7 @@
 #include <string>
 
 #include "moat/dist/node.hpp"
+#include "support/captured_log.hpp"
 #include "support/erlang_node.hpp"
 #include "support/support.hpp"
 
@@ -47,61 +48,11 @@ struct cluster {
 
 }  // namespace moat::dist::testing
 
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
-
-#include <mutex>
-#include <vector>
+#include <thread>
 
 namespace moat::dist::testing {
 
-/// A logger whose lines a test can read while nodes write them.
-class captured_log {
- public:
-  captured_log()
-      : sink_(std::make_shared<sink>()),
-        logger_(std::make_shared<spdlog::logger>("dist-test", sink_)) {
-    logger_->set_level(spdlog::level::debug);
-  }
-  [[nodiscard]] std::shared_ptr<spdlog::logger> logger() const { return logger_; }
-  /// The lines containing `needle`.
-  [[nodiscard]] std::vector<std::string> lines(const std::string& needle) const {
-    return sink_->lines(needle);
-  }
-  /// Waits until a line contains `needle` (scaled deadline).
-  [[nodiscard]] bool wait_for(const std::string& needle,
-                              std::chrono::milliseconds limit = 10s) const {
-    const auto deadline = std::chrono::steady_clock::now() + test::scaled(limit);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!lines(needle).empty()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
- private:
-  class sink : public spdlog::sinks::base_sink<std::mutex> {
-   public:
-    std::vector<std::string> lines(const std::string& needle) {
-      std::lock_guard lock(mutex_);
-      std::vector<std::string> out;
-      for (const auto& l : lines_)
-        if (l.find(needle) != std::string::npos) out.push_back(l);
-      return out;
-    }
-
-   protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-      lines_.emplace_back(msg.payload.data(), msg.payload.size());
-    }
-    void flush_() override {}
-
-   private:
-    std::vector<std::string> lines_;
-  };
-  std::shared_ptr<sink> sink_;
-  std::shared_ptr<spdlog::logger> logger_;
-};
+using test::captured_log;
 
 /// Waits until `pred()` holds (scaled deadline).
 template <class P>

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/response_reader.hpp"
+#include "support/captured_log.hpp"
 #include "support/support.hpp"
 
 namespace moat::http::test_fixture {
@@ -28,46 +29,7 @@ using tcp = asio::ip::tcp;
 using asio::awaitable;
 
 /// A logger whose lines the test reads.
-class captured_log {
-  class sink final : public spdlog::sinks::base_sink<std::mutex> {
-   public:
-    std::vector<std::string> lines() {
-      std::lock_guard lock(mutex_);
-      return lines_;
-    }
-
-   protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-      lines_.emplace_back(msg.payload.data(), msg.payload.size());
-    }
-    void flush_() override {}
-
-   private:
-    std::vector<std::string> lines_;
-  };
-
- public:
-  captured_log()
-      : sink_(std::make_shared<sink>()),
-        logger_(std::make_shared<spdlog::logger>("http-test", sink_)) {
-    logger_->set_level(spdlog::level::debug);
-  }
-  [[nodiscard]] const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
-  /// Every line so far, one per element.
-  [[nodiscard]] std::vector<std::string> lines() { return sink_->lines(); }
-  /// How many lines contain `needle`.
-  [[nodiscard]] std::size_t count(const std::string& needle) {
-    std::size_t n = 0;
-    for (const auto& line : lines()) {
-      if (line.find(needle) != std::string::npos) ++n;
-    }
-    return n;
-  }
-
- private:
-  std::shared_ptr<sink> sink_;
-  std::shared_ptr<spdlog::logger> logger_;
-};
+using test::captured_log;
 
 /// Waits (without a fixed sleep) until `cond` holds or a scaled deadline passes.
 template <class Cond>
