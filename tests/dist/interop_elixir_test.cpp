@@ -79,23 +79,7 @@ TEST_F(InteropElixir, AMoatProcessCallsAGenServerDefinedAndRegisteredInElixir) {
 TEST_F(InteropElixir, ALinkBreaksBothWaysWithTheExitReason) {
   // Elixir -> moat: a moat process trapping exits links to an Elixir process that then exits
   // with :boom.
-  auto got = std::make_shared<std::promise<std::string>>();
-  auto f = got->get_future();
-  (void)moat->spawn([got](process& self) -> asio::awaitable<void> {
-    self.trap_exit(true);
-    self.register_name("trapper");
-    auto hello = co_await self.receive(30s);
-    const pid* p = hello && hello->is_tuple(2) ? (*hello->as_tuple())[1].as_pid() : nullptr;
-    if (p == nullptr) {
-      got->set_value("no hello");
-      co_return;
-    }
-    self.link(*p);
-    (void)self.send(*p, atom("die"));
-    auto m = co_await self.receive(30s);
-    got->set_value(m ? format_term(*m, term_style::readable) : "nothing");
-  });
-  ASSERT_TRUE(testing::eventually([&] { return moat->whereis("trapper").has_value(); }));
+  auto f = testing::start_link_trapper(*moat, term_style::readable);
   EXPECT_EQ(ex->eval_elixir("pid = spawn(fn -> send({:trapper, :\"m@localhost\"}, {:hello, "
                             "self()}); receive do :die -> exit(:boom) end end); is_pid(pid)"),
             "true");

@@ -35,6 +35,28 @@ inline asio::awaitable<void> echo_process(process& self) {
   }
 }
 
+/// A moat process registered as `trapper`, trapping exits: it waits for {hello, Pid}, links
+/// to Pid, sends it `die`, and gives the next message it gets, printed in `style` (the
+/// {'EXIT', Pid, Reason} of the link when the peer dies).
+inline std::future<std::string> start_link_trapper(node& n, term_style style = term_style::plain) {
+  auto got = std::make_shared<std::promise<std::string>>();
+  auto f = got->get_future();
+  (void)n.spawn_registered("trapper", [got, style](process& self) -> asio::awaitable<void> {
+    self.trap_exit(true);
+    auto hello = co_await self.receive(std::chrono::seconds(30));
+    const pid* p = hello && hello->is_tuple(2) ? (*hello->as_tuple())[1].as_pid() : nullptr;
+    if (p == nullptr) {
+      got->set_value("no hello");
+      co_return;
+    }
+    self.link(*p);
+    (void)self.send(*p, atom("die"));
+    auto m = co_await self.receive(std::chrono::seconds(30));
+    got->set_value(m ? format_term(*m, style) : "nothing");
+  });
+  return f;
+}
+
 /// The messages a moat process registered under a name received (as format_term prints
 /// them), readable from the test's thread.
 class moat_inbox {

@@ -96,23 +96,7 @@ TEST_F(Interop, ALinkBreaksBothWaysWithTheExitReason) {
   start();
   // Erlang -> moat: a moat process trapping exits links to an Erlang process, which then
   // exits with boom.
-  auto got = std::make_shared<std::promise<std::string>>();
-  auto f = got->get_future();
-  (void)moat->spawn([got](process& self) -> asio::awaitable<void> {
-    self.trap_exit(true);
-    self.register_name("trapper");
-    auto hello = co_await self.receive(30s);
-    const pid* p = hello && hello->is_tuple(2) ? (*hello->as_tuple())[1].as_pid() : nullptr;
-    if (p == nullptr) {
-      got->set_value("no hello");
-      co_return;
-    }
-    self.link(*p);
-    (void)self.send(*p, atom("die"));
-    auto m = co_await self.receive(30s);
-    got->set_value(m ? format_term(*m) : "nothing");
-  });
-  for (int i = 0; i < 1000 && !moat->whereis("trapper"); ++i) std::this_thread::sleep_for(1ms);
+  auto f = testing::start_link_trapper(*moat);
   EXPECT_EQ(erl->eval("P = spawn(fun() -> {trapper, 'm@localhost'} ! {hello, self()}, "
                       "receive die -> exit(boom) end end), is_pid(P)"),
             "true");
