@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,6 +18,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -97,17 +100,62 @@ const issued& leaf_set::operator[](pki::key_type t) const {
   }
 }
 
-unsigned short free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// The ports free_port() chooses from: below the kernel's ephemeral range (or above it, if
+// that leaves more room), so no outgoing connection is ever given one.
+std::pair<unsigned, unsigned> test_port_range() {
+  unsigned lo = 32768, hi = 60999;
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  f >> lo >> hi;
+  if (lo > 12000) return {10000, lo - 1};
+  return {hi + 1, 65535};
+}
+
+// Whether nothing listens on or is bound to `port` on any IPv4 address right now.
+bool bindable(unsigned short port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   ::close(fd);
-  return ntohs(a.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+unsigned short free_port() {
+  // A port from bind(0) is an ephemeral one: any test's outgoing connection may be given it
+  // before the caller listens ("Address already in use" in CI). So the port comes from outside
+  // the ephemeral range, and a lock file held until this process exits keeps every other test
+  // process (and this one) from choosing it too.
+  static std::mutex m;
+  const std::lock_guard lock(m);
+  const auto dir = std::filesystem::temp_directory_path() / "moat-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::filesystem::permissions(
+      dir, std::filesystem::perms::all | std::filesystem::perms::sticky_bit, ec);
+  const auto [lo, hi] = test_port_range();
+  const unsigned span = hi - lo + 1;
+  std::random_device rd;
+  const unsigned start = rd() % span;
+  for (unsigned i = 0; i < span; ++i) {
+    const auto port = static_cast<unsigned short>(lo + (start + i) % span);
+    const auto file = dir / std::to_string(port);
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || !bindable(port)) {
+      ::close(fd);
+      continue;
+    }
+    return port;  // fd stays open: the lock lasts as long as the process
+  }
+  throw std::runtime_error("free_port: no free port in " + std::to_string(lo) + "-" +
+                           std::to_string(hi));
 }
 
 bool have_program(const std::string& name) {

@@ -91,7 +91,8 @@ struct leaf_set {
   [[nodiscard]] const issued& operator[](pki::key_type t) const;
 };
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// A TCP port free on every IPv4 address, outside the ephemeral range, and given to no other
+/// caller (in this or another test process) while this process lives.
 [[nodiscard]] unsigned short free_port();
 
 /// Whether a program is on PATH.
