@@ -422,7 +422,17 @@ void node::stop() {
   }
   for (auto& f : done) f.wait_for(std::chrono::seconds(2));
   n.reg.close();
-  if (n.embedded_epmd) n.embedded_epmd->stop();
+  if (n.embedded_epmd) {
+    // On the thread that runs it: its sockets are that thread's (closing them from here
+    // raced with its handlers -- a crash in the reactor).
+    auto p = std::make_shared<std::promise<void>>();
+    auto f = p->get_future();
+    asio::post(n.workers.front()->io, [&n, p] {
+      n.embedded_epmd->stop();
+      p->set_value();
+    });
+    f.wait_for(std::chrono::seconds(2));
+  }
   // Let closes and exits run briefly, then stop.
   for (int i = 0; i < 100; ++i) {
     bool busy = false;
