@@ -81,19 +81,20 @@ bool decoder::atom_text(std::size_t len, bool utf8, atom& out) {
   if (!need(len)) return false;
   const auto* s = reinterpret_cast<const char*>(p_);
   p_ += len;
+  auto intern = [&](std::string_view name) {
+    return atom::try_from_checked(name, out) || fail(term_errc::too_many_atoms);
+  };
   if (utf8) {
     unsigned high = 0;  // ASCII, the usual case, needs no decoding
     for (std::size_t i = 0; i < len; ++i) high |= static_cast<unsigned char>(s[i]);
     if (high < 0x80U) {
       if (len > 255) return fail(term_errc::atom_too_long);
-      out = atom::from_checked(std::string(s, len));
-      return true;
+      return intern({s, len});
     }
     const auto n = detail::utf8_length({s, len});
     if (!n) return fail(term_errc::invalid_utf8);
     if (*n > 255) return fail(term_errc::atom_too_long);
-    out = atom::from_checked(std::string(s, len));
-    return true;
+    return intern({s, len});
   }
   if (len > 255) return fail(term_errc::atom_too_long);
   std::string name;
@@ -101,8 +102,7 @@ bool decoder::atom_text(std::size_t len, bool utf8, atom& out) {
   for (std::size_t i = 0; i < len; ++i) {
     detail::utf8_append(name, static_cast<unsigned char>(s[i]));
   }
-  out = atom::from_checked(std::move(name));
-  return true;
+  return intern(name);
 }
 
 bool decoder::atom_(atom& out) {

@@ -22,10 +22,17 @@ void trim(std::vector<std::uint8_t>& m) {
 
 }  // namespace
 
-atom::atom(std::string name) : name_(std::move(name)) {
-  const auto n = detail::utf8_length(name_);
+atom::atom(std::string_view name) {
+  const auto n = detail::utf8_length(name);
   if (!n) fail(term_errc::invalid_utf8, "atom");
   if (*n > 255) fail(term_errc::atom_too_long, "atom");
+  *this = from_checked(name);
+}
+
+atom atom::from_checked(std::string_view name) {
+  atom a;
+  if (!try_from_checked(name, a)) fail(term_errc::too_many_atoms, "atom");
+  return a;
 }
 
 bitstring::bitstring(std::vector<std::uint8_t> bytes, unsigned bits)

@@ -42,6 +42,8 @@ class term_category_impl final : public std::error_category {
                "compressed terms are not accepted";
       case term_errc::wrong_type:
         return "the term is not of the requested type";
+      case term_errc::too_many_atoms:
+        return "a new atom past the atom table's limits (moat::dist::atom_limits)";
     }
     return "unknown moat.dist.term error " + std::to_string(value);
   }

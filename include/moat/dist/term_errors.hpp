@@ -45,6 +45,8 @@ enum class term_errc {
   bad_compression,
   /// `term::as<T>()` on a term that is not a T (or does not fit in it).
   wrong_type,
+  /// A new atom past the atom table's limits (`atom_limits`).
+  too_many_atoms,
 };
 
 /// The category of `term_errc`; its name is "moat.dist.term".

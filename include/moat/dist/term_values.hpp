@@ -2,7 +2,8 @@
 /// @file
 /// The plain values a `moat::dist::term` can hold besides numbers and containers: atoms,
 /// big integers, binaries and bitstrings, pids, ports, references, funs and exports. Value
-/// types (deep copies, cheap moves); no shared state, safe to read from several threads.
+/// types (deep copies, cheap moves) and safe to read from several threads; atoms are
+/// interned in a process-wide table (see `atom`).
 /// term.hpp includes this header.
 
 #include <array>
@@ -20,35 +21,74 @@
 
 namespace moat::dist {
 
+namespace detail {
+/// An interned atom name (see `atom`); entries live as long as the process.
+struct atom_entry {
+  std::string name;
+  std::size_t hash;
+};
+/// The empty atom `''`, which every empty name maps to.
+extern const atom_entry empty_atom_entry;
+}  // namespace detail
+
 /// An atom: its name as UTF-8, at most 255 characters (code points).
+///
+/// Atoms are interned, as in Erlang: every atom with the same name shares one entry in a
+/// process-wide table, so an atom is one pointer, copied, compared and hashed without looking
+/// at its name. Entries are never freed; the table has limits (`atom_limits`) so that a peer
+/// sending ever new atoms cannot take all memory: past them, making a new atom fails with
+/// `term_errc::too_many_atoms` (decoding returns it; the constructors throw it). Thread-safe.
 class atom {
  public:
   /// The empty atom `''`.
-  atom() = default;
-  /// @throws std::system_error with `term_errc::invalid_utf8` or `term_errc::atom_too_long`.
+  atom() noexcept = default;
+  /// @throws std::system_error with `term_errc::invalid_utf8`, `term_errc::atom_too_long` or
+  /// `term_errc::too_many_atoms`.
   explicit atom(const char* name) : atom(std::string_view(name)) {}
-  explicit atom(std::string_view name) : atom(std::string(name)) {}
-  explicit atom(std::string name);
+  explicit atom(std::string_view name);
+  explicit atom(const std::string& name) : atom(std::string_view(name)) {}
   /// An atom from a name the caller has already checked (valid UTF-8, at most 255 code
   /// points); for decoders. Using it with anything else breaks encoding.
-  [[nodiscard]] static atom from_checked(std::string name) noexcept {
-    atom a;
-    a.name_ = std::move(name);
-    return a;
-  }
+  /// @throws std::system_error(term_errc::too_many_atoms) when the table is full.
+  [[nodiscard]] static atom from_checked(std::string_view name);
+  /// The same without throwing: false (and `out` unchanged) when the table is full.
+  [[nodiscard]] static bool try_from_checked(std::string_view name, atom& out) noexcept;
 
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  friend bool operator==(const atom&, const atom&) = default;
-  friend bool operator==(const atom& a, std::string_view s) noexcept { return a.name_ == s; }
-  friend bool operator==(const atom& a, const char* s) noexcept { return a.name_ == s; }
+  [[nodiscard]] const std::string& name() const noexcept { return e_->name; }
+  /// A hash of the name, computed once when the atom was first made.
+  [[nodiscard]] std::size_t hash() const noexcept { return e_->hash; }
+  friend bool operator==(const atom& a, const atom& b) noexcept { return a.e_ == b.e_; }
+  friend bool operator==(const atom& a, std::string_view s) noexcept { return a.e_->name == s; }
+  friend bool operator==(const atom& a, const char* s) noexcept { return a.e_->name == s; }
   /// Erlang's atom order: by code points, which is the byte order of UTF-8.
   friend std::strong_ordering operator<=>(const atom& a, const atom& b) noexcept {
-    return a.name_.compare(b.name_) <=> 0;
+    if (a.e_ == b.e_) return std::strong_ordering::equal;
+    return a.e_->name.compare(b.e_->name) <=> 0;
   }
 
  private:
-  std::string name_{};
+  explicit atom(const detail::atom_entry* e) noexcept : e_(e) {}
+  const detail::atom_entry* e_{&detail::empty_atom_entry};
 };
+
+/// The limits of the atom table (see `atom`), process-wide. Erlang's default atom limit is
+/// 1,048,576 (`+t`).
+struct atom_limits {
+  /// Distinct atoms.
+  std::size_t max_atoms{std::size_t{1} << 20U};
+  /// Bytes of atom names in all.
+  std::size_t max_bytes{std::size_t{64} << 20U};
+};
+/// Sets the limits for atoms made from now on (atoms already made stay).
+void set_atom_limits(const atom_limits& limits) noexcept;
+/// The limits in force.
+[[nodiscard]] atom_limits current_atom_limits() noexcept;
+/// How many distinct atoms exist, and the bytes of their names.
+struct atom_usage {
+  std::size_t atoms{};
+  std::size_t bytes{};
+};
+[[nodiscard]] atom_usage current_atom_usage() noexcept;
 
 /// An integer outside the int64 range: sign and magnitude (little-endian bytes, no trailing
 /// zero byte). A term built from a big_integer that fits in int64 holds an int64 instead, so
@@ -170,9 +210,7 @@ struct export_fun {
 /// Hashes, so atoms, pids, ports and references can key unordered containers.
 template <>
 struct std::hash<moat::dist::atom> {
-  std::size_t operator()(const moat::dist::atom& a) const noexcept {
-    return std::hash<std::string>{}(a.name());
-  }
+  std::size_t operator()(const moat::dist::atom& a) const noexcept { return a.hash(); }
 };
 template <>
 struct std::hash<moat::dist::pid> {

@@ -1,0 +1,141 @@
+// The atom table: every atom name once, for the life of the process (see `atom` in
+// term_values.hpp). Lookups go first to a small cache of the calling thread, then to one of
+// several shards of the table, each with its own lock, so that threads decoding at once rarely
+// meet.
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "moat/dist/term_values.hpp"
+
+namespace moat::dist {
+namespace detail {
+
+constinit const atom_entry empty_atom_entry{};
+
+}  // namespace detail
+
+namespace {
+
+using detail::atom_entry;
+
+struct key {
+  std::string_view name;
+  std::size_t hash;
+  friend bool operator==(const key& a, const key& b) noexcept { return a.name == b.name; }
+};
+struct key_hash {
+  std::size_t operator()(const key& k) const noexcept { return k.hash; }
+};
+
+class atom_table {
+ public:
+  atom_table() {
+    // The atoms every node uses exist from the start, whatever the limits.
+    for (const char* n : {"true", "false", "ok", "error", "undefined", "nonode@nohost", "normal",
+                          "noproc", "noconnection", "EXIT", "DOWN", "process", "badarg"}) {
+      const std::string_view v(n);
+      (void)add(v, std::hash<std::string_view>{}(v), true);
+    }
+  }
+
+  const atom_entry* find_or_add(std::string_view name, std::size_t h) {
+    return add(name, h, false);
+  }
+
+  std::atomic<std::size_t> max_atoms{atom_limits{}.max_atoms};
+  std::atomic<std::size_t> max_bytes{atom_limits{}.max_bytes};
+  std::atomic<std::size_t> atoms{0};
+  std::atomic<std::size_t> bytes{0};
+
+ private:
+  static constexpr std::size_t shard_count = 64;
+  struct shard {
+    std::mutex mu;
+    std::unordered_map<key, const atom_entry*, key_hash> index;
+  };
+
+  const atom_entry* add(std::string_view name, std::size_t h, bool always) {
+    auto& s = shards_[(h >> 7U) % shard_count];
+    const std::lock_guard lock(s.mu);
+    if (auto it = s.index.find(key{name, h}); it != s.index.end()) return it->second;
+    if (!always) {
+      // Counted first, so that threads adding at once cannot pass the limits together.
+      if (atoms.fetch_add(1, std::memory_order_relaxed) >= max_atoms.load()) {
+        atoms.fetch_sub(1, std::memory_order_relaxed);
+        return nullptr;
+      }
+      if (bytes.fetch_add(name.size(), std::memory_order_relaxed) + name.size() >
+          max_bytes.load()) {
+        bytes.fetch_sub(name.size(), std::memory_order_relaxed);
+        atoms.fetch_sub(1, std::memory_order_relaxed);
+        return nullptr;
+      }
+    } else {
+      atoms.fetch_add(1, std::memory_order_relaxed);
+      bytes.fetch_add(name.size(), std::memory_order_relaxed);
+    }
+    // Never freed: atoms live as long as the process (the table, reachable from a static,
+    // owns them).
+    const auto* e = new atom_entry{std::string(name), h};
+    s.index.emplace(key{e->name, h}, e);
+    return e;
+  }
+
+  std::array<shard, shard_count> shards_;
+};
+
+atom_table& table() {
+  static atom_table& t = *new atom_table;  // never destroyed: atoms outlive static destructors
+  return t;
+}
+
+// The calling thread's most recent atoms, by hash.
+struct thread_cache {
+  static constexpr std::size_t size = 1024;
+  std::array<const atom_entry*, size> slots{};
+};
+
+}  // namespace
+
+bool atom::try_from_checked(std::string_view name, atom& out) noexcept {
+  if (name.empty()) {
+    out = atom();
+    return true;
+  }
+  const std::size_t h = std::hash<std::string_view>{}(name);
+  thread_local thread_cache cache;
+  auto& slot = cache.slots[h % thread_cache::size];
+  if (slot != nullptr && slot->hash == h && slot->name == name) {
+    out = atom(slot);
+    return true;
+  }
+  const atom_entry* e = nullptr;
+  try {
+    e = table().find_or_add(name, h);
+  } catch (...) {
+    return false;  // out of memory: as if the table were full
+  }
+  if (e == nullptr) return false;
+  slot = e;
+  out = atom(e);
+  return true;
+}
+
+void set_atom_limits(const atom_limits& limits) noexcept {
+  table().max_atoms.store(limits.max_atoms);
+  table().max_bytes.store(limits.max_bytes);
+}
+
+atom_limits current_atom_limits() noexcept {
+  return {table().max_atoms.load(), table().max_bytes.load()};
+}
+
+atom_usage current_atom_usage() noexcept {
+  return {table().atoms.load(std::memory_order_relaxed),
+          table().bytes.load(std::memory_order_relaxed)};
+}
+
+}  // namespace moat::dist
