@@ -3,6 +3,8 @@
 // nodes"). No atom cache: every message is `112, Control, [Payload]`.
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 #include "dist/connection.hpp"
 #include "dist/flags.hpp"
 #include "moat/dist/errors.hpp"
@@ -146,9 +148,10 @@ void connection::dispatch(std::span<const std::uint8_t> frame) {
     close(make_error_code(errc::malformed_message));
     return;
   }
+  auto rest = frame.subspan(1);
+  if (dispatch_fast(rest)) return;
   term control;
   std::size_t used = 0;
-  auto rest = frame.subspan(1);
   auto ec = decode_prefix(rest, control, used);
   if (ec) {
     n_.log->warn("dist: undecodable control message from '{}': {}; closing", peer_, ec.message());
@@ -169,6 +172,45 @@ void connection::dispatch(std::span<const std::uint8_t> frame) {
   }
   n_.messages_in.fetch_add(1, std::memory_order_relaxed);
   handle_control(control, std::move(payload));
+}
+
+bool connection::dispatch_fast(std::span<const std::uint8_t> rest) {
+  // 131, SMALL_TUPLE_EXT, Arity, SMALL_INTEGER_EXT, Code: the form every node sends.
+  if (rest.size() < 5 || rest[0] != 131 || rest[1] != 104 || rest[3] != 97) return false;
+  const unsigned arity = rest[2];
+  const unsigned code = rest[4];
+  const bool to_pid = (code == SEND || code == SEND_SENDER) && arity == 3;
+  const bool to_name = code == REG_SEND && arity == 4;
+  const bool to_alias = code == ALIAS_SEND && arity == 3;
+  if (!to_pid && !to_name && !to_alias) return false;
+  auto p = rest.subspan(5);
+  std::array<term, 3> field;
+  for (unsigned i = 0; i + 1 < arity; ++i) {
+    std::size_t used = 0;
+    if (decode_body_prefix(p, field[i], used)) return false;  // the general path says why
+    p = p.subspan(used);
+  }
+  term payload;
+  if (p.empty() || decode(p, payload)) return false;
+  if (to_pid) {
+    const pid* to = field[1].as_pid();
+    if (to == nullptr) return false;
+    n_.messages_in.fetch_add(1, std::memory_order_relaxed);
+    n_.deliver(*to, std::move(payload));
+    return true;
+  }
+  if (to_name) {
+    const atom* name = field[2].as_atom();
+    if (field[0].as_pid() == nullptr || name == nullptr) return false;
+    n_.messages_in.fetch_add(1, std::memory_order_relaxed);
+    if (auto to = n_.whereis(name->name())) n_.deliver(*to, std::move(payload));
+    return true;
+  }
+  const reference* alias = field[1].as_reference();
+  if (alias == nullptr) return false;
+  n_.messages_in.fetch_add(1, std::memory_order_relaxed);
+  n_.deliver_alias(*alias, std::move(payload));
+  return true;
 }
 
 void connection::handle_control(const term& control, std::optional<term> payload) {

@@ -199,6 +199,19 @@ std::shared_ptr<detail::connection> node::impl::connection_to(const std::string&
   return c;
 }
 
+std::shared_ptr<detail::connection> node::impl::connection_to(const atom& peer) {
+  auto* w = own_worker();
+  if (w == nullptr) return connection_to(peer.name());
+  auto it = w->conn_by_atom.find(peer);
+  if (it != w->conn_by_atom.end()) {
+    if (it->second->current() != detail::connection::state::closed) return it->second;
+    w->conn_by_atom.erase(it);
+  }
+  auto c = connection_to(peer.name());
+  if (c) w->conn_by_atom.emplace(peer, c);
+  return c;
+}
+
 std::shared_ptr<detail::connection> node::impl::find_or_dial(const std::string& peer) {
   if (peer == full_name || stopping.load()) return nullptr;
   const auto name = parse_node_name(peer);

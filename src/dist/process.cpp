@@ -54,8 +54,17 @@ asio::awaitable<bool> wait_message(process::state& s, std::chrono::milliseconds 
 }  // namespace
 
 asio::awaitable<term> process::receive() {
-  auto t = co_await receive_if({}, std::chrono::milliseconds(-1));
-  co_return std::move(*t);
+  // The common case on its own: the oldest message, no match, no clock.
+  auto& s = *s_;
+  for (;;) {
+    if (s.kill_reason) throw process_exit(*s.kill_reason);
+    if (!s.mailbox.empty()) {
+      term t = std::move(s.mailbox.front());
+      s.mailbox.pop_front();
+      co_return t;
+    }
+    (void)co_await wait_message(s, std::chrono::milliseconds(-1));
+  }
 }
 
 asio::awaitable<std::optional<term>> process::receive(std::chrono::milliseconds timeout) {
@@ -65,7 +74,8 @@ asio::awaitable<std::optional<term>> process::receive(std::chrono::milliseconds 
 asio::awaitable<std::optional<term>> process::receive_if(std::function<bool(const term&)> match,
                                                          std::chrono::milliseconds timeout) {
   auto& s = *s_;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = timeout.count() >= 0 ? std::chrono::steady_clock::now() + timeout
+                                             : std::chrono::steady_clock::time_point::max();
   std::size_t scanned = 0;
   for (;;) {
     if (s.kill_reason) throw process_exit(*s.kill_reason);
@@ -109,7 +119,7 @@ void process::link(const pid& other) {
     n.add_link(other, s.self);
     return;
   }
-  auto c = n.connection_to(other.node.name());
+  auto c = n.connection_to(other.node);
   if (!c) {
     n.exit_signal(s.self, other, atom("noconnection"), true);
     return;
@@ -212,7 +222,7 @@ void process::exit(const pid& to, term reason) {
     n.exit_signal(to, s.self, std::move(reason), false);
     return;
   }
-  auto c = n.connection_to(to.node.name());
+  auto c = n.connection_to(to.node);
   if (!c) return;
   outgoing m;
   m.what = outgoing::kind::exit2;
@@ -253,7 +263,7 @@ void process::reply(const term& from, term reply) {
       n.deliver_alias(alias, std::move(message));
       return;
     }
-    if (auto c = n.connection_to(alias.node().name())) {
+    if (auto c = n.connection_to(alias.node())) {
       outgoing m;
       m.what = outgoing::kind::alias_send;
       m.from = s_->self;

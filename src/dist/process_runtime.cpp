@@ -351,7 +351,7 @@ bool node::impl::send(const pid* from, const destination& to, term message) {
       deliver(*p, std::move(message));
       return true;
     }
-    auto c = connection_to(p->node.name());
+    auto c = connection_to(p->node);
     if (!c) return false;
     outgoing m;
     m.what = outgoing::kind::send;
