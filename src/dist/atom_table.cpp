@@ -11,12 +11,6 @@
 #include "moat/dist/term_values.hpp"
 
 namespace moat::dist {
-namespace detail {
-
-constinit const atom_entry empty_atom_entry{};
-
-}  // namespace detail
-
 namespace {
 
 using detail::atom_entry;

@@ -28,7 +28,10 @@ struct atom_entry {
   std::size_t hash;
 };
 /// The empty atom `''`, which every empty name maps to.
-extern const atom_entry empty_atom_entry;
+[[nodiscard]] inline const atom_entry* empty_atom_entry() noexcept {
+  static const atom_entry e{};
+  return &e;
+}
 }  // namespace detail
 
 /// An atom: its name as UTF-8, at most 255 characters (code points).
@@ -68,7 +71,7 @@ class atom {
 
  private:
   explicit atom(const detail::atom_entry* e) noexcept : e_(e) {}
-  const detail::atom_entry* e_{&detail::empty_atom_entry};
+  const detail::atom_entry* e_{detail::empty_atom_entry()};
 };
 
 /// The limits of the atom table (see `atom`), process-wide. Erlang's default atom limit is
