@@ -163,8 +163,14 @@ std::vector<std::string> sigalg_keywords(const std::string& name) {
 }
 
 std::string build_priority(role r, const options& o, const std::vector<version>& vers) {
+  // Highest first, however the options list them: a client offers its versions in this order,
+  // and a server that takes the first it supports (OTP 25) would otherwise pick TLS 1.2 and
+  // mark the ServerHello as a downgrade, which the client refuses (RFC 8446 4.1.3).
   std::string s = "NORMAL:-VERS-ALL";
-  for (auto v : vers) s += v == version::tls1_3 ? ":+VERS-TLS1.3" : ":+VERS-TLS1.2";
+  for (auto v : {version::tls1_3, version::tls1_2}) {
+    if (std::find(vers.begin(), vers.end(), v) != vers.end())
+      s += v == version::tls1_3 ? ":+VERS-TLS1.3" : ":+VERS-TLS1.2";
+  }
   const auto parts = parse_ciphers(o.ciphers);
   s += ":-CIPHER-ALL";
   for (const auto& c : parts.ciphers) s += ":+" + c;

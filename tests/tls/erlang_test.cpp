@@ -366,6 +366,23 @@ INSTANTIATE_TEST_SUITE_P(Keys, ErlangInterop,
                                            pki::key_type::ed25519),
                          key_param_name);
 
+// `versions` is a set: listed lowest first, a client still offers TLS 1.3 first. GnuTLS sends
+// the priority order as supported_versions, OTP 25's server takes the first it supports, and
+// marks its ServerHello as a downgrade (RFC 8446 4.1.3) -- which the client then refused.
+TEST(ErlangVersions, AMoatClientListingTls12BeforeTls13GetsTls13FromAnErlangServer) {
+  if (!have_erlang()) GTEST_SKIP() << "Erlang (escript) is not installed";
+  asio::io_context io;
+  erlang_server srv(certs().leaves.ecdsa, false);
+  ASSERT_TRUE(srv.started()) << srv.output();
+  auto o = client_opts(version::tls1_2);
+  o.versions = {version::tls1_2, version::tls1_3};
+  const context ctx(role::client, o);
+  auto r = run(io, moat_client(ctx, srv.port()));
+  ASSERT_FALSE(r.handshake) << r.handshake.message() << "\n" << srv.output();
+  EXPECT_EQ(r.info.protocol, version::tls1_3);
+  EXPECT_EQ(r.replies.size(), messages().size());
+}
+
 // ---- Mutual TLS -------------------------------------------------------------------------------
 
 class ErlangMutualTls : public ::testing::Test {
