@@ -159,6 +159,14 @@ errc_info info(errc e) {
               40, eproto};
     case errc::internal_error:
       return {"internal_error", "the TLS library failed internally", 80};
+    case errc::sni_not_a_host_name:
+      // Erlang's inet6_tls_dist sends the host part of 'node@::1' as SNI. RFC 6066 allows
+      // only host names there, and GnuTLS refuses anything else; it cannot be told not to.
+      return {"sni_not_a_host_name",
+              "the client sent an IPv6 address (or another name that is not a DNS host name) as "
+              "its SNI server name, which RFC 6066 does not allow and the TLS library refuses; "
+              "the client must connect by host name",
+              47, eproto};
   }
   return {"unknown", nullptr, 0};
 }
@@ -398,9 +406,10 @@ std::error_code make_gnutls_error(int rc, gnutls_session_t session, bool transpo
     case GNUTLS_E_UNEXPECTED_EXTENSIONS_LENGTH:
     case GNUTLS_E_HANDSHAKE_TOO_LARGE:
       return make_error_code(errc::decode_error);
+    case GNUTLS_E_RECEIVED_DISALLOWED_NAME:
+      return make_error_code(errc::sni_not_a_host_name);
     case GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER:
     case GNUTLS_E_ILLEGAL_PARAMETER:
-    case GNUTLS_E_RECEIVED_DISALLOWED_NAME:
     case GNUTLS_E_PK_INVALID_PUBKEY:
     case GNUTLS_E_PK_INVALID_PUBKEY_PARAMS:  // library: internal_error
     case GNUTLS_E_INCOMPATIBLE_SIG_WITH_KEY:

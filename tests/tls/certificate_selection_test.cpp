@@ -209,6 +209,39 @@ TEST_F(certificate_selection,
   EXPECT_EQ(status, 0) << peer.output();
 }
 
+// RFC 6066 allows only host names as SNI, but clients send IP addresses: Erlang's
+// inet6_tls_dist sends the host part of 'node@::1', OpenSSL what -servername says. The TLS
+// library accepts an IPv4 address (it reads as a host name) and refuses an IPv6 one; it cannot
+// be told otherwise, so the refusal at least says what happened and what to do.
+TEST_F(certificate_selection, AnIpv4AddressAsSniIsServedAndAnIpv6OneRefusedWithAReasonSayingSo) {
+  if (!test::have_program("openssl")) GTEST_SKIP() << "openssl is not installed";
+  for (const std::string ip : {"127.0.0.1", "::1"}) {
+    const context sctx(role::server, server_opts());
+    auto ls =
+        listen_socket::listen(io.get_executor(), {asio::ip::make_address("127.0.0.1"), 0}, sctx);
+    test::child_process peer({"openssl", "s_client", "-connect",
+                              "127.0.0.1:" + std::to_string(ls.local_endpoint().port()),
+                              "-servername", ip, "-CAfile", ca.certfile().string()});
+    auto [server, status] =
+        test::run(io, [&]() -> awaitable<std::pair<server_side, std::optional<int>>> {
+          auto s = co_await serve_one(ls);
+          peer.close_stdin();
+          auto st = co_await exited(peer, test::scaled(10s));
+          co_return std::pair{s, st};
+        }());
+    io.restart();
+    if (ip == "::1") {
+      EXPECT_EQ(server.ec, errc::sni_not_a_host_name) << server.ec.message();
+      EXPECT_THAT(format_error(server.ec), HasSubstr("connect by host name"));
+      EXPECT_THAT(peer.output(), HasSubstr("illegal parameter"));
+      continue;
+    }
+    ASSERT_FALSE(server.ec) << ip << ": " << server.ec.message() << "\n" << peer.output();
+    EXPECT_THAT(peer.output(), HasSubstr("subject=CN = localhost")) << ip;
+    EXPECT_EQ(status, 0) << ip << ": " << peer.output();
+  }
+}
+
 TEST_F(certificate_selection, ASelectorThatReturnsNothingFallsBackToSniHostsAndTheMainCertificate) {
   int calls = 0;
   auto o = server_opts();

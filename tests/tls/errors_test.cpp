@@ -287,6 +287,7 @@ TEST(Errors, EveryTlsErrorCodeHasTheExpectedPortableCondition) {
       {tls::errc::unsupported_certificate, none},
       {tls::errc::handshake_failure, errc::protocol_error},
       {tls::errc::internal_error, none},
+      {tls::errc::sni_not_a_host_name, errc::protocol_error},
   };
   EXPECT_EQ(expected.size(), static_cast<std::size_t>(kLast - kFirst + 1))
       << "a tls::errc value is missing from this table";

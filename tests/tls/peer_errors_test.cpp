@@ -136,7 +136,7 @@ TEST(PeerErrors, EveryLibraryErrorAPeerCanProvokeHasAMoatReason) {
            row{GNUTLS_E_HANDSHAKE_TOO_LARGE, errc::decode_error},
            row{GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER, errc::illegal_parameter},
            row{GNUTLS_E_ILLEGAL_PARAMETER, errc::illegal_parameter},
-           row{GNUTLS_E_RECEIVED_DISALLOWED_NAME, errc::illegal_parameter},
+           row{GNUTLS_E_RECEIVED_DISALLOWED_NAME, errc::sni_not_a_host_name},
            row{GNUTLS_E_PK_INVALID_PUBKEY, errc::illegal_parameter},
            row{GNUTLS_E_PK_INVALID_PUBKEY_PARAMS, errc::illegal_parameter},
            row{GNUTLS_E_INCOMPATIBLE_SIG_WITH_KEY, errc::illegal_parameter},

@@ -83,6 +83,7 @@ enum class errc {
   unsupported_certificate,  ///< a certificate of a type or with a critical part not known.
   handshake_failure,        ///< the peer's handshake is unacceptable (e.g. renegotiation_info).
   internal_error,           ///< the TLS library failed internally.
+  sni_not_a_host_name,      ///< a client's SNI is an IPv6 address (or not a DNS name at all).
 };
 
 /// The category of tls::errc. Thread-safe.
