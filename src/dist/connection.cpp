@@ -30,6 +30,12 @@ framing::options frame_options(std::size_t header, std::size_t max) {
 constexpr std::size_t max_handshake_packet = 4096;
 constexpr std::size_t max_message = std::size_t{128} << 20U;
 
+// "host:port", "[::1]:port" for an IPv6 address.
+std::string host_port(const std::string& host, unsigned port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 std::chrono::milliseconds left_until(clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
   return std::max(left, std::chrono::milliseconds(1));
@@ -276,7 +282,7 @@ asio::awaitable<void> connection::dial() {
     fail(found.error().code, found.error().message());
     co_return;
   }
-  endpoint_ = name->host + ":" + std::to_string(found->port);
+  endpoint_ = host_port(name->host, found->port);
   tls::socket_options so;
   so.send_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(n_.opts.net_ticktime);
   if (n_.opts.proto == transport::tls) {
@@ -313,8 +319,7 @@ asio::awaitable<void> connection::accept(asio::ip::tcp::socket tcp) {
   auto self = shared_from_this();
   boost::system::error_code ignored;
   const auto remote = tcp.remote_endpoint(ignored);
-  endpoint_ = ignored ? std::string("?")
-                      : remote.address().to_string() + ":" + std::to_string(remote.port());
+  endpoint_ = ignored ? std::string("?") : host_port(remote.address().to_string(), remote.port());
   tls::socket_options so;
   so.send_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(n_.opts.net_ticktime);
   if (n_.opts.proto == transport::tls) {
