@@ -359,6 +359,10 @@ int run_serve(serve_config c) {
     spdlog::info("reach it with: moat connect localhost:{} --packet {} --cacert {}", port,
                  framing::to_string(lo.socket.packet), ss->ca_certfile.string());
   }
+  // The handlers are in place before anything says it started: a supervisor's SIGTERM the
+  // moment the listener is up drains it instead of killing the process.
+  asio::io_context signals_io;
+  asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   l.start();
   if (http_port) http_port->start();
   if (acme) {
@@ -368,8 +372,6 @@ int run_serve(serve_config c) {
                  c.acme == "local" ? " --cacert " + (data_dir / "ca" / "root.pem").string() : "");
   }
 
-  asio::io_context signals_io;
-  asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;

@@ -97,6 +97,17 @@ TEST_F(serve, SigtermDrainsAndExitsZero) {
   EXPECT_NE(p->output().find("listener serve stopped"), std::string::npos) << p->output();
 }
 
+// The signal handlers are in place before the listener says it started: a supervisor that
+// stops the server as soon as it is up gets the drain, not death by the signal.
+TEST_F(serve, ASigtermTheMomentTheListenerHasStartedStillDrainsAndExitsZero) {
+  for (int i = 0; i < 5; ++i) {
+    auto p = start({"--listen", listen(), "--data-dir", (dir / "data").string()});
+    ASSERT_TRUE(p->wait_for_output("listener serve started")) << p->output();
+    p->kill(SIGTERM);
+    ASSERT_EQ(p->wait(15s), 0) << "attempt " << i << "\n" << p->output();
+  }
+}
+
 TEST_F(serve, SighupReloadsTheCertificateAndKeepsTheOldOneWhenTheNewOneIsBroken) {
   test::test_ca ca(dir / "ca");
   auto a = ca.issue("localhost");
