@@ -91,6 +91,44 @@ TEST_F(loopback, EchoesMessagesWithAFourBytePacketHeaderOverTls13) {
   EXPECT_TRUE(info.peer_verified);
 }
 
+// socket_options::wait_buffer: a larger buffer for the waiting read (the distribution uses
+// one) takes messages smaller, equal to and larger than it whole, on both sides, also when
+// setopts changes it between reads.
+TEST_F(loopback, ALargerWaitBufferCarriesMessagesOfEverySize) {
+  context sctx(role::server, server_opts());
+  context cctx(role::client, client_opts());
+  const socket_options so{.packet = framing::packet_mode::u32, .wait_buffer = 640};
+  auto ls = listen_socket::listen(io.get_executor(), {asio::ip::make_address("127.0.0.1"), 0}, sctx,
+                                  {.accepted = so});
+  const auto port = ls.local_endpoint().port();
+  std::error_code server_ec = make_error_code(errc::not_connected);
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { server_ec = co_await echo_one(ls); }, asio::detached);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto s = co_await socket::connect(io.get_executor(), "localhost", port, cctx, 5s, so);
+    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message());
+    if (!s) co_return;
+    for (const std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{600},
+                                std::size_t{617}, std::size_t{5000}, std::size_t{70000}}) {
+      if (n == 617) {
+        auto changed = so;
+        changed.wait_buffer = 4096;
+        EXPECT_FALSE(s->setopts(changed));
+      }
+      const std::string msg(n, static_cast<char>('a' + n % 26));
+      EXPECT_FALSE(co_await s->send(msg));
+      auto reply = co_await s->recv(0, 5s);
+      EXPECT_TRUE(reply.has_value()) << n;
+      if (reply) {
+        EXPECT_TRUE(text(*reply) == msg) << "reply of " << reply->size() << " bytes";
+      }
+    }
+    co_await s->close();
+  }());
+  io.run_for(200ms);
+  EXPECT_FALSE(server_ec) << server_ec.message();
+}
+
 }  // namespace
 }  // namespace moat::tls
 

@@ -48,6 +48,10 @@ struct socket_options {
   /// and the send, and every send queued behind it, fails with errc::send_timeout or
   /// errc::not_connected. 0 = wait forever.
   std::chrono::milliseconds send_timeout{30000};
+  /// The buffer a waiting read holds (bytes, at least 128): what arrives beyond it takes one
+  /// more system call. Larger suits a connection of many small messages (e.g. distribution);
+  /// every idle connection holds this much more.
+  std::size_t wait_buffer = 128;
 };
 
 /// The messages of active delivery -- Erlang's `{ssl, S, Data}`, `{ssl_closed, S}`,
