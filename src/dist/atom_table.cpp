@@ -2,8 +2,10 @@
 // term_values.hpp). Lookups go first to a small cache of the calling thread, then to one of
 // several shards of the table, each with its own lock, so that threads decoding at once rarely
 // meet.
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -86,7 +88,21 @@ atom_table& table() {
   return t;
 }
 
-// The calling thread's most recent atoms, by hash.
+// A hash for the thread cache that reads at most 16 bytes: the name's length, its first and
+// its last 8 bytes (the cache compares the whole name anyway).
+std::size_t quick_hash(std::string_view name) noexcept {
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+  const std::size_t n = name.size();
+  std::memcpy(&head, name.data(), std::min<std::size_t>(n, 8));
+  if (n > 8)
+    std::memcpy(&tail, name.data() + n - std::min<std::size_t>(n - 8, 8),
+                std::min<std::size_t>(n - 8, 8));
+  std::uint64_t h = (head ^ (tail * 0x9E3779B97F4A7C15ULL) ^ n) * 0xFF51AFD7ED558CCDULL;
+  return static_cast<std::size_t>(h ^ (h >> 29U));
+}
+
+// The calling thread's most recent atoms, by quick_hash.
 struct thread_cache {
   static constexpr std::size_t size = 1024;
   std::array<const atom_entry*, size> slots{};
@@ -99,16 +115,15 @@ bool atom::try_from_checked(std::string_view name, atom& out) noexcept {
     out = atom();
     return true;
   }
-  const std::size_t h = std::hash<std::string_view>{}(name);
   thread_local thread_cache cache;
-  auto& slot = cache.slots[h % thread_cache::size];
-  if (slot != nullptr && slot->hash == h && slot->name == name) {
+  auto& slot = cache.slots[quick_hash(name) % thread_cache::size];
+  if (slot != nullptr && slot->name == name) {
     out = atom(slot);
     return true;
   }
   const atom_entry* e = nullptr;
   try {
-    e = table().find_or_add(name, h);
+    e = table().find_or_add(name, std::hash<std::string_view>{}(name));
   } catch (...) {
     return false;  // out of memory: as if the table were full
   }
