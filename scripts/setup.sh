@@ -5,9 +5,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  g++ clang clang-format libclang-rt-dev
+  g++ clang clang-format libclang-rt-dev lld
   libgnutls28-dev gnutls-bin
-  libboost1.81-all-dev
+  # Boost's headers and CMake files: moat uses only header-only Boost libraries (Asio, Beast,
+  # JSON, URL, ...), not libboost1.81-all-dev's 126 more packages (MPI and Python among them)
+  libboost1.81-dev
   libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
