@@ -86,10 +86,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void enqueue(outgoing m);
   void encode(const outgoing& m, std::vector<std::uint8_t>& out) const;
   void dispatch(std::span<const std::uint8_t> frame);
-  /// SEND, SEND_SENDER, REG_SEND and ALIAS_SEND, the bulk of the traffic, decoded without
-  /// building the control tuple; false leaves the frame to the general path.
-  bool dispatch_fast(std::span<const std::uint8_t> rest);
-  void handle_control(const term& control, std::optional<term> payload);
+  /// Acts on a control message: the elements of its tuple (Code first), and the payload.
+  void handle_control(std::span<const term> control, std::optional<term> payload);
   void fail(std::error_code ec, const std::string& detail);
   void close_socket();
   void finish(std::error_code reason);

@@ -141,6 +141,30 @@ void connection::encode(const outgoing& m, std::vector<std::uint8_t>& out) const
     out[start + i] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
 }
 
+namespace {
+
+// The control tuple's elements in the form every node sends them -- 131, SMALL_TUPLE_EXT,
+// Arity, SMALL_INTEGER_EXT, Code, then the other elements -- read straight into `fields`, so
+// that no tuple is allocated per message. nullopt: another form (or malformed), which the
+// general decoder takes (and says what is wrong).
+std::optional<std::size_t> read_control_fields(std::span<const std::uint8_t> in,
+                                               std::array<term, 6>& fields, std::size_t& used) {
+  if (in.size() < 5 || in[0] != 131 || in[1] != 104 || in[3] != 97) return std::nullopt;
+  const std::size_t arity = in[2];
+  if (arity == 0 || arity > fields.size()) return std::nullopt;
+  fields[0] = term(std::int64_t{in[4]});
+  std::size_t at = 5;
+  for (std::size_t i = 1; i < arity; ++i) {
+    std::size_t n = 0;
+    if (decode_body_prefix(in.subspan(at), fields[i], n)) return std::nullopt;
+    at += n;
+  }
+  used = at;
+  return arity;
+}
+
+}  // namespace
+
 void connection::dispatch(std::span<const std::uint8_t> frame) {
   if (frame[0] != 112) {
     n_.log->warn("dist: '{}' sent a message with header {} (no atom cache was agreed); closing",
@@ -149,12 +173,21 @@ void connection::dispatch(std::span<const std::uint8_t> frame) {
     return;
   }
   auto rest = frame.subspan(1);
-  if (dispatch_fast(rest)) return;
-  term control;
+  std::array<term, 6> fields;
+  term decoded;
+  std::span<const term> control;
   std::size_t used = 0;
-  auto ec = decode_prefix(rest, control, used);
-  if (ec) {
+  if (const auto arity = read_control_fields(rest, fields, used)) {
+    control = std::span<const term>(fields.data(), *arity);
+  } else if (auto ec = decode_prefix(rest, decoded, used)) {
     n_.log->warn("dist: undecodable control message from '{}': {}; closing", peer_, ec.message());
+    close(make_error_code(errc::malformed_message));
+    return;
+  } else if (const tuple* t = decoded.as_tuple()) {
+    control = t->elements;
+  } else {
+    n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_,
+                 format_term(decoded));
     close(make_error_code(errc::malformed_message));
     return;
   }
@@ -162,8 +195,7 @@ void connection::dispatch(std::span<const std::uint8_t> frame) {
   rest = rest.subspan(used);
   if (!rest.empty()) {
     term p;
-    ec = decode(rest, p);
-    if (ec) {
+    if (auto ec = decode(rest, p)) {
       n_.log->warn("dist: undecodable message from '{}': {}; closing", peer_, ec.message());
       close(make_error_code(errc::malformed_message));
       return;
@@ -174,57 +206,17 @@ void connection::dispatch(std::span<const std::uint8_t> frame) {
   handle_control(control, std::move(payload));
 }
 
-bool connection::dispatch_fast(std::span<const std::uint8_t> rest) {
-  // 131, SMALL_TUPLE_EXT, Arity, SMALL_INTEGER_EXT, Code: the form every node sends.
-  if (rest.size() < 5 || rest[0] != 131 || rest[1] != 104 || rest[3] != 97) return false;
-  const unsigned arity = rest[2];
-  const unsigned code = rest[4];
-  const bool to_pid = (code == SEND || code == SEND_SENDER) && arity == 3;
-  const bool to_name = code == REG_SEND && arity == 4;
-  const bool to_alias = code == ALIAS_SEND && arity == 3;
-  if (!to_pid && !to_name && !to_alias) return false;
-  auto p = rest.subspan(5);
-  std::array<term, 3> field;
-  for (unsigned i = 0; i + 1 < arity; ++i) {
-    std::size_t used = 0;
-    if (decode_body_prefix(p, field[i], used)) return false;  // the general path says why
-    p = p.subspan(used);
-  }
-  term payload;
-  if (p.empty() || decode(p, payload)) return false;
-  if (to_pid) {
-    const pid* to = field[1].as_pid();
-    if (to == nullptr) return false;
-    n_.messages_in.fetch_add(1, std::memory_order_relaxed);
-    n_.deliver(*to, std::move(payload));
-    return true;
-  }
-  if (to_name) {
-    const atom* name = field[2].as_atom();
-    if (field[0].as_pid() == nullptr || name == nullptr) return false;
-    n_.messages_in.fetch_add(1, std::memory_order_relaxed);
-    if (auto to = n_.whereis(name->name())) n_.deliver(*to, std::move(payload));
-    return true;
-  }
-  const reference* alias = field[1].as_reference();
-  if (alias == nullptr) return false;
-  n_.messages_in.fetch_add(1, std::memory_order_relaxed);
-  n_.deliver_alias(*alias, std::move(payload));
-  return true;
-}
-
-void connection::handle_control(const term& control, std::optional<term> payload) {
-  const tuple* t = control.as_tuple();
-  const auto code = (t != nullptr && t->size() > 0) ? (*t)[0].try_as<std::int64_t>() : std::nullopt;
+void connection::handle_control(std::span<const term> t, std::optional<term> payload) {
+  const auto code = t.empty() ? std::nullopt : t[0].try_as<std::int64_t>();
   auto bad = [&] {
     n_.log->warn("dist: malformed control message from '{}': {}; closing", peer_,
-                 format_term(control));
+                 format_term(tuple(std::vector<term>(t.begin(), t.end()))));
     close(make_error_code(errc::malformed_message));
   };
   if (!code) return bad();
-  const auto n = t->size();
+  const auto n = t.size();
   auto pid_at = [&](std::size_t i) -> const pid* {
-    return i < n ? (*t)[i].as_pid() : nullptr;
+    return i < n ? t[i].as_pid() : nullptr;
   };
   auto need_payload = [&]() -> bool {
     return payload.has_value();
@@ -242,14 +234,14 @@ void connection::handle_control(const term& control, std::optional<term> payload
     case REG_SEND:
     case REG_SEND_TT: {
       const pid* from = pid_at(1);
-      const atom* name = n > 3 ? (*t)[3].as_atom() : nullptr;
+      const atom* name = n > 3 ? t[3].as_atom() : nullptr;
       if (from == nullptr || name == nullptr || !need_payload()) return bad();
       if (auto to = n_.whereis(name->name())) n_.deliver(*to, std::move(*payload));
       return;
     }
     case ALIAS_SEND:
     case ALIAS_SEND_TT: {
-      const reference* alias = n > 2 ? (*t)[2].as_reference() : nullptr;
+      const reference* alias = n > 2 ? t[2].as_reference() : nullptr;
       if (alias == nullptr || !need_payload()) return bad();
       n_.deliver_alias(*alias, std::move(*payload));
       return;
@@ -264,7 +256,7 @@ void connection::handle_control(const term& control, std::optional<term> payload
     case UNLINK_ID: {
       const pid* from = pid_at(2);
       const pid* to = pid_at(3);
-      const auto id = n > 1 ? (*t)[1].try_as<std::uint64_t>() : std::nullopt;
+      const auto id = n > 1 ? t[1].try_as<std::uint64_t>() : std::nullopt;
       if (from == nullptr || to == nullptr || !id) return bad();
       n_.remove_link(*to, *from);
       outgoing ack;
@@ -288,7 +280,7 @@ void connection::handle_control(const term& control, std::optional<term> payload
       const pid* to = pid_at(2);
       const std::size_t reason_at = (*code == EXIT || *code == EXIT2) ? 3 : 4;
       if (from == nullptr || to == nullptr || n <= reason_at) return bad();
-      n_.exit_signal(*to, *from, (*t)[reason_at], *code == EXIT || *code == EXIT_TT);
+      n_.exit_signal(*to, *from, t[reason_at], *code == EXIT || *code == EXIT_TT);
       return;
     }
     case PAYLOAD_EXIT:
@@ -304,9 +296,9 @@ void connection::handle_control(const term& control, std::optional<term> payload
     }
     case MONITOR_P: {
       const pid* from = pid_at(1);
-      const reference* ref = n > 3 ? (*t)[3].as_reference() : nullptr;
+      const reference* ref = n > 3 ? t[3].as_reference() : nullptr;
       if (from == nullptr || ref == nullptr || n <= 2) return bad();
-      const term& target = (*t)[2];
+      const term& target = t[2];
       monitor_in m{*ref, *from, target};
       if (const pid* p = target.as_pid()) {
         n_.add_monitor_in(*p, std::move(m), false);
@@ -321,9 +313,9 @@ void connection::handle_control(const term& control, std::optional<term> payload
       return;
     }
     case DEMONITOR_P: {
-      const reference* ref = n > 3 ? (*t)[3].as_reference() : nullptr;
+      const reference* ref = n > 3 ? t[3].as_reference() : nullptr;
       if (ref == nullptr || n <= 2) return bad();
-      const term& target = (*t)[2];
+      const term& target = t[2];
       if (const pid* p = target.as_pid()) {
         n_.remove_monitor_in(*p, *ref);
       } else if (const atom* name = target.as_atom()) {
@@ -334,11 +326,11 @@ void connection::handle_control(const term& control, std::optional<term> payload
     case MONITOR_P_EXIT:
     case PAYLOAD_MONITOR_P_EXIT: {
       const pid* to = pid_at(2);
-      const reference* ref = n > 3 ? (*t)[3].as_reference() : nullptr;
+      const reference* ref = n > 3 ? t[3].as_reference() : nullptr;
       if (to == nullptr || ref == nullptr) return bad();
       if (*code == MONITOR_P_EXIT) {
         if (n <= 4) return bad();
-        n_.monitor_down(*to, *ref, (*t)[4]);
+        n_.monitor_down(*to, *ref, t[4]);
       } else {
         if (!need_payload()) return bad();
         n_.monitor_down(*to, *ref, std::move(*payload));
@@ -353,7 +345,7 @@ void connection::handle_control(const term& control, std::optional<term> payload
       if (from == nullptr || n < 6) return bad();
       outgoing reply;
       reply.what = outgoing::kind::spawn_reply;
-      reply.extra = (*t)[1];
+      reply.extra = t[1];
       reply.to = *from;
       reply.payload = atom("notsup");
       enqueue(std::move(reply));
