@@ -186,29 +186,25 @@ void set_this_worker(worker* w) noexcept {
 }  // namespace detail
 
 std::shared_ptr<detail::connection> node::impl::connection_to(const std::string& peer) {
-  auto* w = own_worker();
-  if (w != nullptr) {
-    auto it = w->conn_cache.find(peer);
-    if (it != w->conn_cache.end()) {
-      if (it->second->current() != detail::connection::state::closed) return it->second;
-      w->conn_cache.erase(it);
-    }
+  atom name;
+  try {
+    name = atom(peer);
+  } catch (const std::system_error&) {
+    return find_or_dial(peer);  // not a valid atom (or the atom table is full): uncached
   }
-  auto c = find_or_dial(peer);
-  if (c && w != nullptr) w->conn_cache.emplace(peer, c);
-  return c;
+  return connection_to(name);
 }
 
 std::shared_ptr<detail::connection> node::impl::connection_to(const atom& peer) {
   auto* w = own_worker();
-  if (w == nullptr) return connection_to(peer.name());
-  auto it = w->conn_by_atom.find(peer);
-  if (it != w->conn_by_atom.end()) {
+  if (w == nullptr) return find_or_dial(peer.name());
+  auto it = w->conn_cache.find(peer);
+  if (it != w->conn_cache.end()) {
     if (it->second->current() != detail::connection::state::closed) return it->second;
-    w->conn_by_atom.erase(it);
+    w->conn_cache.erase(it);
   }
-  auto c = connection_to(peer.name());
-  if (c) w->conn_by_atom.emplace(peer, c);
+  auto c = find_or_dial(peer.name());
+  if (c) w->conn_cache.emplace(peer, c);
   return c;
 }
 
@@ -444,7 +440,8 @@ void node::stop() {
       n.embedded_epmd->stop();
       p->set_value();
     });
-    f.wait_for(std::chrono::seconds(2));
+    if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
+      n.log->warn("dist: the embedded EPMD did not stop within 2 s (its worker is busy)");
   }
   // Let closes and exits run briefly, then stop.
   for (int i = 0; i < 100; ++i) {

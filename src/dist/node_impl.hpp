@@ -101,8 +101,7 @@ struct worker {
   std::atomic<std::uint64_t> next_ref{0};
   // Per-worker copies of the node's tables, so a send touches no shared lock: connections
   // (dropped when found closed) and registered names (dropped when the registry changes).
-  std::unordered_map<std::string, std::shared_ptr<connection>> conn_cache{};
-  std::unordered_map<atom, std::shared_ptr<connection>> conn_by_atom{};  // pids' nodes
+  std::unordered_map<atom, std::shared_ptr<connection>> conn_cache{};
   std::unordered_map<std::string, pid> name_cache{};
   std::uint64_t name_generation{~std::uint64_t{0}};
 };
@@ -205,8 +204,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   /// The connection to `peer`, dialling it if there is none (nullptr if `peer` is not a
   /// valid node name, is this node, or the node is stopping).
   std::shared_ptr<detail::connection> connection_to(const std::string& peer);
-  /// The same for the node of a pid, alias or reference (an atom: cached without hashing
-  /// its name).
+  /// The same by the node's atom (a pid's, alias's or reference's node), as the worker's
+  /// cache keys it.
   std::shared_ptr<detail::connection> connection_to(const atom& peer);
   std::shared_ptr<detail::connection> find_or_dial(const std::string& peer);
   /// The connection to `peer` if there is one (up or being set up); never dials.
