@@ -33,12 +33,6 @@ constexpr std::size_t max_handshake_packet = 4096;
 constexpr std::size_t kWaitBuffer = 640;
 constexpr std::size_t max_message = std::size_t{128} << 20U;
 
-// "host:port", "[::1]:port" for an IPv6 address.
-std::string host_port(const std::string& host, unsigned port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
 std::chrono::milliseconds left_until(clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
   return std::max(left, std::chrono::milliseconds(1));
@@ -285,7 +279,7 @@ asio::awaitable<void> connection::dial() {
     fail(found.error().code, found.error().message());
     co_return;
   }
-  endpoint_ = host_port(name->host, found->port);
+  endpoint_ = endpoint_text(name->host, found->port);
   tls::socket_options so;
   so.send_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(n_.opts.net_ticktime);
   so.wait_buffer = kWaitBuffer;
@@ -323,7 +317,8 @@ asio::awaitable<void> connection::accept(asio::ip::tcp::socket tcp) {
   auto self = shared_from_this();
   boost::system::error_code ignored;
   const auto remote = tcp.remote_endpoint(ignored);
-  endpoint_ = ignored ? std::string("?") : host_port(remote.address().to_string(), remote.port());
+  endpoint_ =
+      ignored ? std::string("?") : endpoint_text(remote.address().to_string(), remote.port());
   tls::socket_options so;
   so.send_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(n_.opts.net_ticktime);
   so.wait_buffer = kWaitBuffer;

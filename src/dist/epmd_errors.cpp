@@ -4,6 +4,7 @@
 #include <string>
 
 #include "moat/dist/epmd.hpp"
+#include "moat/dist/node_name.hpp"
 #include "moat/error.hpp"
 
 namespace moat::dist {
@@ -59,9 +60,7 @@ const std::error_category& epmd_category() noexcept {
 }
 
 std::string epmd_error::message() const {
-  const bool v6 = host.find(':') != std::string::npos;
-  std::string s = "EPMD at " + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + ": " +
-                  code.message();
+  std::string s = "EPMD at " + endpoint_text(host, port) + ": " + code.message();
   if (!detail.empty()) s += ": " + detail;
   return s;
 }

@@ -58,6 +58,15 @@ std::string this_host(name_mode mode) {
 
 }  // namespace
 
+std::string endpoint_text(std::string_view host, unsigned port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  std::string out;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  return out + ":" + std::to_string(port);
+}
+
 bool host_fits(std::string_view host, name_mode mode) {
   if (mode == name_mode::short_names) return host.find('.') == std::string_view::npos;
   return host.find('.') != std::string_view::npos || is_ip_address(host);

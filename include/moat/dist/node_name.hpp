@@ -34,6 +34,10 @@ struct node_name {
 [[nodiscard]] node_name make_local_name(std::string_view given, name_mode mode,
                                         std::string_view option = "--name");
 
+/// "host:port" as moat's messages write an endpoint, an IPv6 address in brackets
+/// ("[::1]:4369").
+[[nodiscard]] std::string endpoint_text(std::string_view host, unsigned port);
+
 /// Whether `host` fits the mode: no dot for short names; a dot or an IP address for long ones.
 [[nodiscard]] bool host_fits(std::string_view host, name_mode mode);
 
