@@ -57,21 +57,15 @@ class atom_table {
     auto& s = shards_[(h >> 7U) % shard_count];
     const std::lock_guard lock(s.mu);
     if (auto it = s.index.find(key{name, h}); it != s.index.end()) return it->second;
-    if (!always) {
-      // Counted first, so that threads adding at once cannot pass the limits together.
-      if (atoms.fetch_add(1, std::memory_order_relaxed) >= max_atoms.load()) {
-        atoms.fetch_sub(1, std::memory_order_relaxed);
-        return nullptr;
-      }
-      if (bytes.fetch_add(name.size(), std::memory_order_relaxed) + name.size() >
-          max_bytes.load()) {
-        bytes.fetch_sub(name.size(), std::memory_order_relaxed);
-        atoms.fetch_sub(1, std::memory_order_relaxed);
-        return nullptr;
-      }
-    } else {
-      atoms.fetch_add(1, std::memory_order_relaxed);
-      bytes.fetch_add(name.size(), std::memory_order_relaxed);
+    // Counted before the checks, so that threads adding at once cannot pass a limit together.
+    const std::size_t atoms_before = atoms.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t bytes_before = bytes.fetch_add(name.size(), std::memory_order_relaxed);
+    const bool fits =
+        atoms_before < max_atoms.load() && bytes_before + name.size() <= max_bytes.load();
+    if (!fits && !always) {
+      atoms.fetch_sub(1, std::memory_order_relaxed);
+      bytes.fetch_sub(name.size(), std::memory_order_relaxed);
+      return nullptr;
     }
     // Never freed: atoms live as long as the process (the table, reachable from a static,
     // owns them).
@@ -110,7 +104,7 @@ struct thread_cache {
 
 }  // namespace
 
-bool atom::try_from_checked(std::string_view name, atom& out) noexcept {
+bool atom::try_from_checked(std::string_view name, atom& out) {
   if (name.empty()) {
     out = atom();
     return true;
@@ -121,12 +115,7 @@ bool atom::try_from_checked(std::string_view name, atom& out) noexcept {
     out = atom(slot);
     return true;
   }
-  const atom_entry* e = nullptr;
-  try {
-    e = table().find_or_add(name, std::hash<std::string_view>{}(name));
-  } catch (...) {
-    return false;  // out of memory: as if the table were full
-  }
+  const atom_entry* e = table().find_or_add(name, std::hash<std::string_view>{}(name));
   if (e == nullptr) return false;
   slot = e;
   out = atom(e);

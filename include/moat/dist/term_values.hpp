@@ -54,8 +54,9 @@ class atom {
   /// points); for decoders. Using it with anything else breaks encoding.
   /// @throws std::system_error(term_errc::too_many_atoms) when the table is full.
   [[nodiscard]] static atom from_checked(std::string_view name);
-  /// The same without throwing: false (and `out` unchanged) when the table is full.
-  [[nodiscard]] static bool try_from_checked(std::string_view name, atom& out) noexcept;
+  /// The same without throwing for a full table: false (and `out` unchanged) then. (Out of
+  /// memory, std::bad_alloc, as everywhere.)
+  [[nodiscard]] static bool try_from_checked(std::string_view name, atom& out);
 
   [[nodiscard]] const std::string& name() const noexcept { return e_->name; }
   /// A hash of the name, computed once when the atom was first made.
