@@ -80,10 +80,7 @@ socket::state::state(asio::ip::tcp::socket tcp_socket, socket_options o)
 std::error_code socket::state::apply_socket_options() {
   // The waiting read's buffer (not while a read holds it: then at the next option change).
   const std::size_t want = opts.wait_buffer > wait_buf.size() ? opts.wait_buffer : 0;
-  if (!read_waiting && want != wait_big_size) {
-    wait_big = want > 0 ? std::make_unique_for_overwrite<std::uint8_t[]>(want) : nullptr;
-    wait_big_size = want;
-  }
+  if (!read_waiting && want != wait_big.size()) std::vector<std::uint8_t>(want).swap(wait_big);
   auto& s = tcp();
   boost::system::error_code first;
   auto set = [&](const auto& option) {

@@ -235,15 +235,16 @@ awaitable<result<std::span<const std::uint8_t>>> socket::state::read_message(
         // Without a deadline or a caller that can cancel, the read needs no cancellation slot
         // (binding one costs a handler allocation check per read).
         const bool cancellable = s.read_deadline != never || forward.has_value();
+        const auto into = s.wait_buffer();
         auto [rec, n] = co_await s.tcp().async_read_some(
-            asio::buffer(s.wait_buffer().data(), s.wait_buffer().size()),
+            asio::buffer(into.data(), into.size()),
             asio::bind_cancellation_slot(
                 cancellable ? s.read_cancel.slot() : asio::cancellation_slot(), tuple_awaitable));
         forward.reset();
         s.read_waiting = false;
         if (!rec) {
-          s.maybe_more = n == s.wait_buffer().size();
-          ec = s.take_in({s.wait_buffer().data(), n}, raw_mode);
+          s.maybe_more = n == into.size();
+          ec = s.take_in(into.first(n), raw_mode);
           status = ec ? fill_status::failed : fill_status::progressed;
         } else if (s.read_timed_out) {
           ec = make_error_code(errc::recv_timeout);

@@ -56,11 +56,10 @@ struct socket::state : std::enable_shared_from_this<state> {
   std::unique_ptr<active_handler> handler;           // active delivery only (four std::functions)
   detail::waiter_queue send_waiters;                 // senders queued behind the one sending
   std::vector<std::uint8_t> inflight;                // output the kernel has not taken yet
-  std::array<std::uint8_t, 128> wait_buf{};    // the target of the read a waiting reader holds
-  std::unique_ptr<std::uint8_t[]> wait_big{};  // instead, when opts.wait_buffer is larger
-  std::size_t wait_big_size = 0;
+  std::array<std::uint8_t, 128> wait_buf{};  // the target of the read a waiting reader holds
+  std::vector<std::uint8_t> wait_big;        // instead, when opts.wait_buffer is larger
   [[nodiscard]] std::span<std::uint8_t> wait_buffer() noexcept {
-    if (wait_big) return {wait_big.get(), wait_big_size};
+    if (!wait_big.empty()) return wait_big;
     return wait_buf;
   }
 
