@@ -134,12 +134,15 @@ unsigned short free_port() {
   // process (and this one) from choosing it too.
   static std::mutex m;
   const std::lock_guard lock(m);
-  const auto dir = std::filesystem::temp_directory_path() / "moat-test-ports";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  std::filesystem::permissions(
-      dir, std::filesystem::perms::all | std::filesystem::perms::sticky_bit, ec);
-  const auto [lo, hi] = test_port_range();
+  static const auto dir = [] {
+    auto d = std::filesystem::temp_directory_path() / "moat-test-ports";
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
+    std::filesystem::permissions(
+        d, std::filesystem::perms::all | std::filesystem::perms::sticky_bit, ec);
+    return d;
+  }();
+  static const auto [lo, hi] = test_port_range();
   const unsigned span = hi - lo + 1;
   std::random_device rd;
   const unsigned start = rd() % span;
