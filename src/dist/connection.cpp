@@ -393,6 +393,11 @@ void connection::go_up(const handshake_result& r) {
   if (replaces_) std::exchange(replaces_, nullptr)->close(make_error_code(errc::already_connected));
   for (auto& m : pending_) enqueue(std::move(m));
   pending_.clear();
+  // Up is said before the reader starts: co_spawn runs it at once, and it may deliver what
+  // arrived with the handshake before a later event would be seen.
+  n_.log->info("dist: connected to '{}' ({}, {})", peer_, endpoint_,
+               dialled_ ? "dialled" : "accepted");
+  if (n_.opts.on_event) n_.opts.on_event(node_event{node_event::kind::up, peer_, hidden_, {}});
   auto self = shared_from_this();
   asio::co_spawn(
       w_.io, [self]() { return self->reader(); }, asio::detached);
@@ -400,9 +405,6 @@ void connection::go_up(const handshake_result& r) {
       w_.io, [self]() { return self->writer(); }, asio::detached);
   asio::co_spawn(
       w_.io, [self]() { return self->ticker(); }, asio::detached);
-  n_.log->info("dist: connected to '{}' ({}, {})", peer_, endpoint_,
-               dialled_ ? "dialled" : "accepted");
-  if (n_.opts.on_event) n_.opts.on_event(node_event{node_event::kind::up, peer_, hidden_, {}});
 }
 
 asio::awaitable<void> connection::reader() {
