@@ -43,10 +43,18 @@ std::chrono::milliseconds left_until(clock::time_point deadline) {
 connection::connection(node::impl& n, worker& w, std::string peer, bool dialled)
     : n_(n),
       w_(w),
+      id_(n.next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      covers_{id_},
       peer_(std::move(peer)),
       dialled_(dialled),
       in_(frame_options(n.opts.proto == transport::tls ? 4 : 2, max_handshake_packet)) {
   header_size_ = n.opts.proto == transport::tls ? 4 : 2;
+}
+
+bool connection::carries() const noexcept {
+  if (current() != state::closed) return true;
+  const connection* to = forward_.load(std::memory_order_acquire);
+  return to != nullptr && to->current() != state::closed;
 }
 
 void connection::post_send(outgoing m) {
@@ -92,6 +100,7 @@ void connection::enqueue(outgoing m) {
 void connection::hand_over_to(const std::shared_ptr<connection>& winner) {
   asio::post(w_.io, [self = shared_from_this(), winner] {
     self->winner_ = winner;
+    self->forward_.store(winner.get(), std::memory_order_release);
     for (auto& m : self->pending_) winner->post_send(std::move(m));
     self->pending_.clear();
     self->close(make_error_code(errc::already_connected));
@@ -201,6 +210,8 @@ handshake_status connection::decide(const std::string& claimed, std::string& det
       }
       old = it->second;
       it->second = shared_from_this();
+      old->absorbed_.store(true, std::memory_order_release);
+      covers_.push_back(old->id());
       status = handshake_status::ok_simultaneous;
     } else {
       ec = errc::already_connected;
@@ -354,6 +365,16 @@ void connection::fail(std::error_code ec, const std::string& detail) {
     });
     return;
   }
+  if (!dialled_ && ec == make_error_code(errc::already_connected)) {
+    // The other half of a simultaneous connect (this node's own attempt goes on): a race
+    // both ends resolve, not a refusal to count or warn about.
+    n_.log->info(
+        "dist: '{}' dialled this node while this node dialled it; one connection is kept "
+        "({})",
+        peer_, detail);
+    finish(ec);
+    return;
+  }
   n_.refused.fetch_add(1, std::memory_order_relaxed);
   if (dialled_)
     n_.dial_failures.log(*n_.log, spdlog::level::warn, [&](std::uint64_t suppressed) {
@@ -497,7 +518,10 @@ void connection::finish(std::error_code reason) {
   if (!winner_ && reason == make_error_code(errc::already_connected)) {
     // Replaced by another connection to the same peer: that one carries what is queued.
     auto current = n_.existing_connection(peer_);
-    if (current && current.get() != this) winner_ = std::move(current);
+    if (current && current.get() != this) {
+      winner_ = std::move(current);
+      forward_.store(winner_.get(), std::memory_order_release);
+    }
   }
   if (winner_)
     for (auto& m : pending_) winner_->post_send(std::move(m));
@@ -505,10 +529,16 @@ void connection::finish(std::error_code reason) {
   writer_wake_.notify_all();
   if (tick_timer_) tick_timer_->cancel();
   close_socket();
-  if (n_.forget(shared_from_this()) && !peer_.empty()) n_.node_down(peer_);
+  // The links and monitors this connection carried break, unless the connection that took
+  // it over carries them on (its end breaks them).
+  const bool listed = n_.forget(shared_from_this());
+  if ((listed || was_up) && !peer_.empty() && !absorbed_.load(std::memory_order_acquire))
+    n_.node_down(peer_, covers_);
   if (was_up) {
     const bool quiet = reason == make_error_code(tls::errc::closed) || n_.stopping.load();
-    if (quiet)
+    if (reason == make_error_code(errc::disconnected))
+      n_.log->info("dist: connection to '{}' closed: {}", peer_, reason.message());
+    else if (quiet)
       n_.log->info("dist: connection to '{}' closed", peer_);
     else
       n_.log->warn("dist: connection to '{}' lost: {}", peer_, reason.message());

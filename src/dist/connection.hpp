@@ -58,6 +58,11 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Whether the connection is up or closed (racy from other threads; exact on its worker).
   [[nodiscard]] state current() const noexcept { return state_.load(std::memory_order_acquire); }
   [[nodiscard]] std::uint64_t flags() const noexcept { return flags_; }
+  /// This connection's number on its node (links and monitors record which one carried them).
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  /// Whether messages queued here still reach the peer: it is not closed, or it forwards to
+  /// the connection that replaced it and that one is not closed (from any thread).
+  [[nodiscard]] bool carries() const noexcept;
 
   /// Queues a message from any thread (posted to the connection's worker). Messages queued
   /// while the connection is being set up go once it is up; they are dropped if it fails.
@@ -94,6 +99,15 @@ class connection : public std::enable_shared_from_this<connection> {
 
   node::impl& n_;
   worker& w_;
+  const std::uint64_t id_;
+  /// The connections whose links and monitors this one's end breaks: itself, and the dial
+  /// it took over in a simultaneous connect (on the worker only).
+  std::vector<std::uint64_t> covers_{};
+  /// Taken over by another connection (set under the node's conn_mu): that one's end breaks
+  /// this one's links and monitors.
+  std::atomic<bool> absorbed_{false};
+  /// `winner_`, readable from any thread (`carries`); set once, kept alive by `winner_`.
+  std::atomic<connection*> forward_{nullptr};
   std::string peer_;
   atom peer_atom_{};
   bool dialled_;

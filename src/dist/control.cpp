@@ -250,7 +250,7 @@ void connection::handle_control(std::span<const term> t, std::optional<term> pay
       const pid* from = pid_at(1);
       const pid* to = pid_at(2);
       if (from == nullptr || to == nullptr) return bad();
-      n_.add_link(*to, *from);
+      n_.add_link(*to, *from, id_);
       return;
     }
     case UNLINK_ID: {
@@ -299,7 +299,7 @@ void connection::handle_control(std::span<const term> t, std::optional<term> pay
       const reference* ref = n > 3 ? t[3].as_reference() : nullptr;
       if (from == nullptr || ref == nullptr || n <= 2) return bad();
       const term& target = t[2];
-      monitor_in m{*ref, *from, target};
+      monitor_in m{*ref, *from, target, id_};
       if (const pid* p = target.as_pid()) {
         n_.add_monitor_in(*p, std::move(m), false);
       } else if (const atom* name = target.as_atom()) {

@@ -41,6 +41,8 @@ class dist_category final : public std::error_category {
         return "malformed distribution message";
       case errc::peer_overloaded:
         return "the peer does not take messages as fast as they are sent (send_buffer_limit)";
+      case errc::disconnected:
+        return "disconnected on request";
     }
     return "unknown moat.dist error " + std::to_string(value);
   }

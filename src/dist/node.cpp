@@ -200,7 +200,9 @@ std::shared_ptr<detail::connection> node::impl::connection_to(const atom& peer) 
   if (w == nullptr) return find_or_dial(peer.name());
   auto it = w->conn_cache.find(peer);
   if (it != w->conn_cache.end()) {
-    if (it->second->current() != detail::connection::state::closed) return it->second;
+    // A connection replaced by another keeps forwarding to it: sending through it keeps
+    // this worker's messages behind those already on their way there.
+    if (it->second->carries()) return it->second;
     w->conn_cache.erase(it);
   }
   auto c = find_or_dial(peer.name());
@@ -208,10 +210,22 @@ std::shared_ptr<detail::connection> node::impl::connection_to(const atom& peer) 
   return c;
 }
 
-std::shared_ptr<detail::connection> node::impl::find_or_dial(const std::string& peer) {
-  if (peer == full_name || stopping.load()) return nullptr;
+std::shared_ptr<detail::connection> node::impl::route_to(const atom& peer) {
+  if (auto* w = own_worker()) {
+    auto it = w->conn_cache.find(peer);
+    if (it != w->conn_cache.end() && it->second->carries()) return it->second;
+  }
+  return existing_connection(peer.name());
+}
+
+bool node::impl::may_connect(const std::string& peer) const {
+  if (peer == full_name || stopping.load()) return false;
   const auto name = parse_node_name(peer);
-  if (!name || !host_fits(name->host, opts.mode)) return nullptr;
+  return name && host_fits(name->host, opts.mode);
+}
+
+std::shared_ptr<detail::connection> node::impl::find_or_dial(const std::string& peer) {
+  if (!may_connect(peer)) return nullptr;
   std::shared_ptr<detail::connection> c;
   {
     std::lock_guard lock(conn_mu);
@@ -475,7 +489,26 @@ std::optional<pid> node::spawn_registered(const std::string& name, process_body 
   return p;
 }
 bool node::send(const destination& to, term message) {
-  return impl_->send(nullptr, to, std::move(message));
+  auto& n = *impl_;
+  const auto& v = to.value();
+  const std::string* peer = nullptr;
+  if (const pid* p = std::get_if<pid>(&v); p != nullptr && p->node != n.self_atom)
+    peer = &p->node.name();
+  else if (const auto* r = std::get_if<destination::remote>(&v);
+           r != nullptr && r->node != n.full_name)
+    peer = &r->node;
+  if (peer == nullptr || n.own_worker() != nullptr) return n.send(nullptr, to, std::move(message));
+  // From a thread outside the node, a send to another node goes through one worker per
+  // thread: the worker's route to the peer keeps this thread's messages in order, even when
+  // the connection they were queued on is replaced by another (a simultaneous connect).
+  if (!n.may_connect(*peer)) return false;
+  static std::atomic<unsigned> next_thread{0};
+  thread_local const unsigned thread_index = next_thread.fetch_add(1, std::memory_order_relaxed);
+  auto& w = *n.workers[thread_index % n.workers.size()];
+  asio::post(w.io, [self = impl_, to, m = std::move(message)]() mutable {
+    (void)self->send(nullptr, to, std::move(m));
+  });
+  return true;
 }
 std::optional<pid> node::whereis(const std::string& name) const {
   return impl_->whereis(name);
@@ -487,6 +520,13 @@ std::vector<std::string> node::nodes() const {
   for (auto& [name, c] : impl_->conns)
     if (c->current() == detail::connection::state::up) out.push_back(name);
   return out;
+}
+
+bool node::disconnect(const std::string& peer) {
+  auto c = impl_->existing_connection(peer);
+  if (!c) return false;
+  c->close(make_error_code(errc::disconnected));
+  return true;
 }
 
 node_stats node::stats() const {

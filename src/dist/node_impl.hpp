@@ -4,6 +4,7 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,6 +41,14 @@ struct local_key {
   friend bool operator==(const local_key&, const local_key&) = default;
 };
 
+/// A link of this process. A link to another node's process lives on the connection that
+/// carried it (`via`, a connection's id; 0 for a local link): only that connection's end
+/// breaks it, not the end of an older one noticed late.
+struct link {
+  pid other{};
+  std::uint64_t via{0};
+};
+
 /// A monitor this process holds (it gets the DOWN).
 struct monitor_out {
   reference ref;
@@ -47,6 +56,7 @@ struct monitor_out {
   term target_form{};         // what the DOWN message names: the pid or {Name, Node}
   std::string node{};         // the target's node
   std::string remote_name{};  // a monitor by name on another node: the name
+  std::uint64_t via{0};       // the connection that carried it (see `link`)
 };
 
 /// A monitor another process holds on this one.
@@ -54,7 +64,14 @@ struct monitor_in {
   reference ref;
   pid watcher{};
   term target_form{};
+  std::uint64_t via{0};  // the connection that carried it (see `link`)
 };
+
+/// The first link of `links` to `other`.
+[[nodiscard]] inline std::vector<link>::iterator find_link(std::vector<link>& links,
+                                                           const pid& other) {
+  return std::find_if(links.begin(), links.end(), [&](const link& l) { return l.other == other; });
+}
 
 }  // namespace moat::dist::detail
 
@@ -72,7 +89,7 @@ struct process::state {
   bool trap_exit{false};
   bool dead{false};
   std::optional<term> kill_reason{};
-  std::vector<pid> links{};
+  std::vector<detail::link> links{};
   std::vector<detail::monitor_out> monitors_out{};
   std::vector<detail::monitor_in> monitors_in{};
   std::vector<std::string> names{};
@@ -140,6 +157,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   mutable std::mutex conn_mu{};
   std::unordered_map<std::string, std::shared_ptr<detail::connection>> conns{};
+  std::atomic<std::uint64_t> next_connection_id{1};
 
   mutable std::shared_mutex names_mu{};
   std::unordered_map<std::string, pid> names{};
@@ -181,12 +199,14 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void deliver_alias(const reference& alias, term message);
   /// An exit signal to a local pid (from any thread). `link`: it comes from a link.
   void exit_signal(const pid& to, const pid& from, term reason, bool link);
-  void add_link(const pid& local, const pid& other);
+  /// Links `local` to `other` (`via`: the connection that carried it, 0 if local).
+  void add_link(const pid& local, const pid& other, std::uint64_t via);
   void remove_link(const pid& local, const pid& other);
   void add_monitor_in(const pid& target, detail::monitor_in m, bool by_name);
   void remove_monitor_in(const pid& target, const reference& ref);
   void monitor_down(const pid& watcher, const reference& ref, term reason);
-  void node_down(const std::string& peer);
+  /// Breaks the links and monitors with `peer` that connections `via` carried (noconnection).
+  void node_down(const std::string& peer, std::vector<std::uint64_t> via);
   void process_ended(const detail::proc_ptr& st, term reason);
   void drop_monitor_out(process::state& st, const detail::monitor_out& m);
   void kill(process::state& st, term reason);
@@ -208,8 +228,15 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   /// cache keys it.
   std::shared_ptr<detail::connection> connection_to(const atom& peer);
   std::shared_ptr<detail::connection> find_or_dial(const std::string& peer);
+  /// Whether this node would connect to `peer`: a valid name of its name mode, not itself,
+  /// and the node is not stopping.
+  [[nodiscard]] bool may_connect(const std::string& peer) const;
   /// The connection to `peer` if there is one (up or being set up); never dials.
   std::shared_ptr<detail::connection> existing_connection(const std::string& peer) const;
+  /// The connection a process on this thread's worker sends to `peer` through (its worker's
+  /// cached one while that still carries messages, so signals keep their order after
+  /// messages), else the table's; never dials.
+  std::shared_ptr<detail::connection> route_to(const atom& peer);
   void start_listening();
   /// Removes `c` from the table if it is there; true if it was.
   bool forget(const std::shared_ptr<detail::connection>& c);

@@ -114,9 +114,10 @@ void process::link(const pid& other) {
   auto& s = *s_;
   auto& n = *s.owner;
   if (other == s.self) return;
-  if (std::find(s.links.begin(), s.links.end(), other) == s.links.end()) s.links.push_back(other);
+  auto it = detail::find_link(s.links, other);
+  if (it == s.links.end()) it = s.links.insert(s.links.end(), detail::link{other, 0});
   if (other.node == n.self_atom) {
-    n.add_link(other, s.self);
+    n.add_link(other, s.self, 0);
     return;
   }
   auto c = n.connection_to(other.node);
@@ -124,6 +125,7 @@ void process::link(const pid& other) {
     n.exit_signal(s.self, other, atom("noconnection"), true);
     return;
   }
+  it->via = c->id();
   outgoing m;
   m.what = outgoing::kind::link;
   m.from = s.self;
@@ -134,12 +136,12 @@ void process::link(const pid& other) {
 void process::unlink(const pid& other) {
   auto& s = *s_;
   auto& n = *s.owner;
-  auto it = std::find(s.links.begin(), s.links.end(), other);
+  auto it = detail::find_link(s.links, other);
   if (it == s.links.end()) return;
   s.links.erase(it);
   if (other.node == n.self_atom) {
     n.remove_link(other, s.self);
-  } else if (auto c = n.existing_connection(other.node.name())) {
+  } else if (auto c = n.route_to(other.node)) {
     outgoing m;
     m.what = outgoing::kind::unlink_id;
     m.id = s.next_unlink_id++;
@@ -195,6 +197,7 @@ reference process::monitor(const destination& target) {
   o.from = s.self;
   o.to = m.remote_name.empty() ? term(m.target_pid) : term(atom(m.remote_name));
   o.extra = ref;
+  m.via = c->id();
   s.monitors_out.push_back(std::move(m));
   c->post_send(std::move(o));
   return ref;

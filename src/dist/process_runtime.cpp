@@ -96,10 +96,11 @@ void node::impl::process_ended(const proc_ptr& st, term reason) {
   w.procs.erase(st->number);
   for (auto a : st->aliases) w.aliases.erase(a);
   unregister_names(st->names);
-  for (const auto& l : st->links) {
+  for (const auto& link : st->links) {
+    const pid& l = link.other;
     if (l.node == self_atom) {
       exit_signal(l, st->self, reason, true);
-    } else if (auto c = existing_connection(l.node.name())) {
+    } else if (auto c = route_to(l.node)) {
       outgoing m;
       m.what = outgoing::kind::exit;
       m.from = st->self;
@@ -111,7 +112,7 @@ void node::impl::process_ended(const proc_ptr& st, term reason) {
   for (auto& m : st->monitors_in) {
     if (m.watcher.node == self_atom) {
       monitor_down(m.watcher, m.ref, reason);
-    } else if (auto c = existing_connection(m.watcher.node.name())) {
+    } else if (auto c = route_to(m.watcher.node)) {
       outgoing o;
       o.what = outgoing::kind::monitor_exit;
       o.from = m.target_form;
@@ -132,7 +133,7 @@ void node::impl::process_ended(const proc_ptr& st, term reason) {
 void node::impl::drop_monitor_out(process::state& st, const detail::monitor_out& m) {
   if (m.node == full_name) {
     if (m.target_pid.id != 0 || m.target_pid.serial != 0) remove_monitor_in(m.target_pid, m.ref);
-  } else if (auto c = existing_connection(m.node)) {
+  } else if (auto c = route_to(atom(m.node))) {
     outgoing o;
     o.what = outgoing::kind::demonitor;
     o.from = st.self;
@@ -215,7 +216,7 @@ void node::impl::exit_signal(const pid& to, const pid& from, term reason, bool l
   with_process(to,
                [this, from, reason = std::move(reason), link](process::state& st) mutable {
                  if (link) {
-                   auto it = std::find(st.links.begin(), st.links.end(), from);
+                   auto it = detail::find_link(st.links, from);
                    if (it == st.links.end()) return;  // unlinked meanwhile: the signal is void
                    st.links.erase(it);
                  }
@@ -227,12 +228,16 @@ void node::impl::exit_signal(const pid& to, const pid& from, term reason, bool l
                {});
 }
 
-void node::impl::add_link(const pid& local, const pid& other) {
+void node::impl::add_link(const pid& local, const pid& other, std::uint64_t via) {
   with_process(
       local,
-      [other](process::state& st) {
-        if (std::find(st.links.begin(), st.links.end(), other) == st.links.end())
-          st.links.push_back(other);
+      [other, via](process::state& st) {
+        // Linked again over a newer connection: that one carries the link now.
+        auto it = detail::find_link(st.links, other);
+        if (it == st.links.end())
+          st.links.push_back(detail::link{other, via});
+        else
+          it->via = via;
       },
       [this, local, other] { link_refused(local, other); });
 }
@@ -241,7 +246,7 @@ void node::impl::link_refused(const pid& local, const pid& other) {
   // The process to link to does not exist: the linker gets `noproc` as an exit signal.
   if (other.node == self_atom) {
     exit_signal(other, local, atom("noproc"), true);
-  } else if (auto c = existing_connection(other.node.name())) {
+  } else if (auto c = route_to(other.node)) {
     outgoing m;
     m.what = outgoing::kind::exit;
     m.from = local;
@@ -254,7 +259,7 @@ void node::impl::link_refused(const pid& local, const pid& other) {
 void node::impl::remove_link(const pid& local, const pid& other) {
   with_process(local,
                [other](process::state& st) {
-                 auto it = std::find(st.links.begin(), st.links.end(), other);
+                 auto it = detail::find_link(st.links, other);
                  if (it != st.links.end()) st.links.erase(it);
                },
                {});
@@ -270,7 +275,7 @@ void node::impl::add_monitor_in(const pid& target, detail::monitor_in m, bool) {
       [this, watcher, ref, form] {
         if (watcher.node == self_atom) {
           monitor_down(watcher, ref, atom("noproc"));
-        } else if (auto c = existing_connection(watcher.node.name())) {
+        } else if (auto c = route_to(watcher.node)) {
           outgoing o;
           o.what = outgoing::kind::monitor_exit;
           o.from = form;
@@ -305,29 +310,36 @@ void node::impl::monitor_down(const pid& watcher, const reference& ref, term rea
                {});
 }
 
-void node::impl::node_down(const std::string& peer) {
+void node::impl::node_down(const std::string& peer, std::vector<std::uint64_t> via) {
   const atom peer_atom(peer);
+  auto shared_via = std::make_shared<const std::vector<std::uint64_t>>(std::move(via));
   for (auto& wp : workers) {
     auto& w = *wp;
-    asio::post(w.io, [this, &w, peer, peer_atom] {
+    asio::post(w.io, [this, &w, peer, peer_atom, shared_via] {
+      // Only what these connections carried: a link or monitor made over a newer connection
+      // (the process ran before this sweep did) stays.
+      auto carried = [&](std::uint64_t id) {
+        return std::find(shared_via->begin(), shared_via->end(), id) != shared_via->end();
+      };
       std::vector<proc_ptr> procs;
       procs.reserve(w.procs.size());
       for (auto& [n, st] : w.procs) procs.push_back(st);
       for (auto& st : procs) {
         std::vector<pid> broken;
-        std::erase_if(st->links, [&](const pid& l) {
-          if (l.node != peer_atom) return false;
-          broken.push_back(l);
+        std::erase_if(st->links, [&](const detail::link& l) {
+          if (l.other.node != peer_atom || !carried(l.via)) return false;
+          broken.push_back(l.other);
           return true;
         });
         std::vector<detail::monitor_out> downs;
         std::erase_if(st->monitors_out, [&](detail::monitor_out& m) {
-          if (m.node != peer) return false;
+          if (m.node != peer || !carried(m.via)) return false;
           downs.push_back(std::move(m));
           return true;
         });
-        std::erase_if(st->monitors_in,
-                      [&](const detail::monitor_in& m) { return m.watcher.node == peer_atom; });
+        std::erase_if(st->monitors_in, [&](const detail::monitor_in& m) {
+          return m.watcher.node == peer_atom && carried(m.via);
+        });
         for (auto& m : downs)
           push_message(*st, dist::make_tuple(atom("DOWN"), m.ref, atom("process"),
                                              std::move(m.target_form), atom("noconnection")));

@@ -42,7 +42,28 @@ TEST_F(InteropConnect, AHiddenMoatNodeDialingErlangIsListedOnlyInNodesHidden) {
   EXPECT_EQ(erl->eval("nodes(connected)"), "[m@localhost]");
 }
 
-TEST_F(InteropConnect, TwoMoatNodesSendingToEachOtherAtOnceMakeOneConnectionAndLoseNothing) {
+// Whether each sender's messages (`{Tag, I}` in format_term's text) came all and in order.
+::testing::AssertionResult each_sender_in_order(const std::vector<std::string>& got,
+                                                const std::vector<std::string>& tags, int count) {
+  for (const auto& tag : tags) {
+    int next = 0;
+    const std::string prefix = "{" + tag + ",";
+    for (const auto& m : got) {
+      if (m.rfind(prefix, 0) != 0) continue;
+      const int i = std::stoi(m.substr(prefix.size()));
+      if (i != next)
+        return ::testing::AssertionFailure()
+               << "from " << tag << ": " << i << " came where " << next << " was due";
+      ++next;
+    }
+    if (next != count)
+      return ::testing::AssertionFailure() << "from " << tag << ": " << next << " of " << count;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(InteropConnect,
+       TwoMoatNodesSendingToEachOtherAtOnceMakeOneConnectionAndKeepEachSendersOrder) {
   constexpr int rounds = 20;
   constexpr int per_side = 200;
   const auto files = c.files();
@@ -60,18 +81,30 @@ TEST_F(InteropConnect, TwoMoatNodesSendingToEachOtherAtOnceMakeOneConnectionAndL
     testing::moat_inbox ia(a, "inbox");
     testing::moat_inbox ib(b, "inbox");
     std::latch go(2);
+    // Each side sends from a thread outside the node ({t, I}) and from a process ({p, I}),
+    // paced so that sends go on while the connection is being made from both ends.
     auto sender = [&go](node& from, const std::string& to) {
       go.arrive_and_wait();
-      for (int i = 0; i < per_side; ++i)
-        (void)from.send(destination("inbox", to), dist::make_tuple(atom("n"), std::int64_t{i}));
+      (void)from.spawn([to](process& self) -> asio::awaitable<void> {
+        for (int i = 0; i < per_side; ++i) {
+          (void)self.send(destination("inbox", to), dist::make_tuple(atom("p"), std::int64_t{i}));
+          if (i % 10 == 9) (void)co_await self.receive(1ms);
+        }
+      });
+      for (int i = 0; i < per_side; ++i) {
+        (void)from.send(destination("inbox", to), dist::make_tuple(atom("t"), std::int64_t{i}));
+        if (i % 10 == 9) std::this_thread::sleep_for(1ms);
+      }
     };
     std::thread ta(sender, std::ref(a), b.name());
     std::thread tb(sender, std::ref(b), a.name());
     ta.join();
     tb.join();
-    const bool all =
-        testing::eventually([&] { return ia.count() == per_side && ib.count() == per_side; }, 20s);
+    const bool all = testing::eventually(
+        [&] { return ia.count() == 2 * per_side && ib.count() == 2 * per_side; }, 20s);
     EXPECT_TRUE(all) << "a got " << ia.count() << ", b got " << ib.count();
+    EXPECT_TRUE(each_sender_in_order(ia.messages(), {"t", "p"}, per_side)) << "at " << a.name();
+    EXPECT_TRUE(each_sender_in_order(ib.messages(), {"t", "p"}, per_side)) << "at " << b.name();
     EXPECT_EQ(a.nodes(), std::vector<std::string>{b.name()});
     EXPECT_EQ(b.nodes(), std::vector<std::string>{a.name()});
     EXPECT_EQ(ea.count(node_event::kind::up, b.name()), 1U);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <future>
 
@@ -144,6 +146,70 @@ TEST_F(Nodes, ALinkAcrossNodesCarriesTheExitReasonAndANodeStopSaysNoconnection) 
   ASSERT_NE(d, nullptr);
   EXPECT_TRUE((*d)[0].is_atom("DOWN"));
   EXPECT_TRUE((*d)[4].is_atom("noconnection") || (*d)[4].is_atom("shutdown")) << (*d)[4];
+}
+
+// A process that ends with reason `bye` when it gets any message.
+asio::awaitable<void> ends_when_told(process& self) {
+  (void)co_await self.receive();
+  throw process_exit(atom("bye"));
+}
+
+bool is_down(const term& t, const term& ref, const char* reason) {
+  const tuple* d = t.as_tuple();
+  return d != nullptr && d->size() == 5 && (*d)[0].is_atom("DOWN") && (*d)[1] == ref &&
+         (*d)[4].is_atom(reason);
+}
+
+bool is_exit(const term& t, const pid& from, const char* reason) {
+  const tuple* e = t.as_tuple();
+  return e != nullptr && e->size() == 3 && (*e)[0].is_atom("EXIT") && (*e)[1] == term(from) &&
+         (*e)[2].is_atom(reason);
+}
+
+TEST_F(Nodes, LinksAndMonitorsMadeRightAfterADisconnectOutliveTheOldConnectionsNodeDown) {
+  // One worker, so the process runs between the old connection's end and the sweep of that
+  // connection's links and monitors: what it makes over the new connection must survive it.
+  auto oa = c.moat_options("a", c.files());
+  oa.workers = 1;
+  node a(oa);
+  node b(c.moat_options("b", c.files()));
+  const auto m_target = b.spawn_registered("m_target", ends_when_told);
+  const auto l_target = b.spawn_registered("l_target", ends_when_told);
+  ASSERT_TRUE(m_target && l_target);
+  auto box = std::make_shared<inbox>();
+  auto refs = std::make_shared<std::promise<std::pair<term, term>>>();
+  auto refs_made = refs->get_future();
+  (void)a.spawn(
+      [&a, box, refs, m = *m_target, l = *l_target](process& self) -> asio::awaitable<void> {
+        self.trap_exit(true);
+        const auto is_auth = make_tuple(atom("is_auth"), atom(a.name()));
+        const term first = self.monitor(m);
+        (void)co_await self.call(destination("net_kernel", "b@localhost"), is_auth);
+        EXPECT_TRUE(a.disconnect("b@localhost"));
+        // Let the connection's end run (it was posted first); its sweep is posted after this.
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        const term second = self.monitor(m);
+        self.link(l);
+        // Everything sent before the call's reply has reached b over the new connection.
+        (void)co_await self.call(destination("net_kernel", "b@localhost"), is_auth);
+        refs->set_value({first, second});
+        for (;;) {
+          term got = co_await self.receive();
+          std::lock_guard lock(box->mu);
+          box->got.push_back(std::move(got));
+        }
+      });
+  ASSERT_EQ(refs_made.wait_for(test::scaled(20s)), std::future_status::ready);
+  const auto [first, second] = refs_made.get();
+  ASSERT_TRUE(eventually([&] { return box->size() >= 1; }));
+  EXPECT_TRUE(is_down(box->at(0), first, "noconnection")) << box->at(0);
+  EXPECT_TRUE(b.send(destination("m_target"), atom("go")));
+  EXPECT_TRUE(b.send(destination("l_target"), atom("go")));
+  ASSERT_TRUE(eventually([&] { return box->size() >= 3; })) << box->size();
+  EXPECT_EQ(box->size(), 3U);
+  for (std::size_t i = 1; i < box->size(); ++i)
+    EXPECT_TRUE(is_down(box->at(i), second, "bye") || is_exit(box->at(i), *l_target, "bye"))
+        << box->at(i);
 }
 
 TEST_F(Nodes, AWrongCookieIsRefusedLoggedOnceAndDeliversNothing) {

@@ -47,6 +47,8 @@ enum class errc {
   malformed_message,
   /// More bytes were queued for the peer than `send_buffer_limit`: it does not keep up.
   peer_overloaded,
+  /// The connection was closed on request (`node::disconnect`, as `disconnect_node/1`).
+  disconnected,
 };
 
 /// The category of `errc`; its name is "moat.dist".

@@ -152,6 +152,10 @@ class node {
   /// Blocks the calling thread (not a worker's) for at most `timeout`.
   [[nodiscard]] bool ping(const std::string& peer,
                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// `erlang:disconnect_node(Node)`: closes the connection to `peer` (up or being set up);
+  /// its links and monitors break with `noconnection` as for any node down, and the next
+  /// send to `peer` connects again. false if there was no connection.
+  bool disconnect(const std::string& peer);
   /// Connected nodes (visible and hidden).
   [[nodiscard]] std::vector<std::string> nodes() const;
   [[nodiscard]] node_stats stats() const;
