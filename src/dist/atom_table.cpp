@@ -104,20 +104,26 @@ struct thread_cache {
 
 }  // namespace
 
-bool atom::try_from_checked(std::string_view name, atom& out) {
+namespace {
+thread_local thread_cache recent_atoms;
+}
+
+bool atom::try_recent(std::string_view name, atom& out) noexcept {
   if (name.empty()) {
     out = atom();
     return true;
   }
-  thread_local thread_cache cache;
-  auto& slot = cache.slots[quick_hash(name) % thread_cache::size];
-  if (slot != nullptr && slot->name == name) {
-    out = atom(slot);
-    return true;
-  }
+  const atom_entry* e = recent_atoms.slots[quick_hash(name) % thread_cache::size];
+  if (e == nullptr || e->name != name) return false;
+  out = atom(e);
+  return true;
+}
+
+bool atom::try_from_checked(std::string_view name, atom& out) {
+  if (try_recent(name, out)) return true;
   const atom_entry* e = table().find_or_add(name, std::hash<std::string_view>{}(name));
   if (e == nullptr) return false;
-  slot = e;
+  recent_atoms.slots[quick_hash(name) % thread_cache::size] = e;
   out = atom(e);
   return true;
 }

@@ -85,6 +85,8 @@ bool decoder::atom_text(std::size_t len, bool utf8, atom& out) {
     return atom::try_from_checked(name, out) || fail(term_errc::too_many_atoms);
   };
   if (utf8) {
+    // An atom seen recently (the usual case on a connection) is valid by being in the table.
+    if (atom::try_recent({s, len}, out)) return true;
     unsigned high = 0;  // ASCII, the usual case, needs no decoding
     for (std::size_t i = 0; i < len; ++i) high |= static_cast<unsigned char>(s[i]);
     if (high < 0x80U) {

@@ -47,6 +47,25 @@ TEST(AtomTable, DecodedAtomsAreTheAtomsMadeFromText) {
   EXPECT_EQ(back.as_tuple()->elements[0].as_atom()->name(), "decoded_once");
 }
 
+TEST(AtomTable, TryRecentFindsOnlyAtomsThisThreadUsedAndNeverMakesOne) {
+  const auto before = current_atom_usage();
+  atom found;
+  EXPECT_FALSE(atom::try_recent("recent_never_made", found));
+  EXPECT_FALSE(atom::try_recent("\xff\xfe", found));  // not UTF-8: not an atom, no error
+  EXPECT_EQ(current_atom_usage().atoms, before.atoms);
+  const atom made("recent_made_here");
+  ASSERT_TRUE(atom::try_recent("recent_made_here", found));
+  EXPECT_EQ(found, made);
+  EXPECT_TRUE(atom::try_recent("", found));
+  EXPECT_EQ(found, atom());
+  // Another thread has not used it: its lookup misses, and making it there gives the same.
+  std::thread([&] {
+    atom other;
+    EXPECT_FALSE(atom::try_recent("recent_made_here", other));
+    EXPECT_EQ(atom("recent_made_here"), made);
+  }).join();
+}
+
 TEST(AtomTable, PastItsLimitsANewAtomIsAnErrorAndEveryAtomMadeBeforeStillWorks) {
   const auto saved = current_atom_limits();
   const auto before = current_atom_usage();

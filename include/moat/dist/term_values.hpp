@@ -57,6 +57,10 @@ class atom {
   /// The same without throwing for a full table: false (and `out` unchanged) then. (Out of
   /// memory, std::bad_alloc, as everywhere.)
   [[nodiscard]] static bool try_from_checked(std::string_view name, atom& out);
+  /// An atom this thread made or looked up recently, by name, without checking the name
+  /// (every atom in the table is valid): true and `out` set if found; false otherwise, and
+  /// then the name may still be an atom, or not valid at all. For decoders, before checking.
+  [[nodiscard]] static bool try_recent(std::string_view name, atom& out) noexcept;
 
   [[nodiscard]] const std::string& name() const noexcept { return e_->name; }
   /// A hash of the name, computed once when the atom was first made.
