@@ -252,6 +252,7 @@ asio::awaitable<void> bulk(dist::process& self, const driver_args& a, report& r)
 }  // namespace
 
 int main(int argc, char** argv) {
+  (void)moat::dist::tune_allocator();  // as the moat command does (docs/dist.md, "Performance")
   CLI::App app{"moat_dist_driver: the moat driver of bench/dist.sh"};
   driver_args a;
   moat::bench::add_node_args(app, a.node);

@@ -75,6 +75,7 @@ asio::awaitable<void> sink(dist::process& self) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  (void)dist::tune_allocator();  // as the moat command does (docs/dist.md, "Performance")
   CLI::App app{"moat_dist_peer: the moat target of bench/dist.sh (echo and sink)"};
   moat::bench::node_args a;
   moat::bench::add_node_args(app, a);

@@ -3,11 +3,14 @@
 
 #include <cstdio>
 #include <exception>
+#include <moat/dist/node.hpp>
 #include <moat/error.hpp>
 
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Freed message buffers stay in the heap for the next message (node.hpp).
+  (void)moat::dist::tune_allocator();
   CLI::App app{"moat: TLS services the Erlang/OTP way", "moat"};
   app.require_subcommand(1);
   moat::cli::register_cert_commands(app);
