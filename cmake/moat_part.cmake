@@ -1,14 +1,19 @@
-# moat_part(NAME SOURCES... [DEPS targets...])
-# Declares the library of one part (src/<name>/) as target moat_<name> with alias moat::<name>.
-# Public headers live in include/moat/<name>/; internals stay in src/.
+# moat_part(NAME SOURCES... [DEPS targets...] [PRIVATE_DEPS targets...])
+# Declares the library of one part (src/<name>/) as target moat_<name> with alias moat::<name>,
+# installed and exported under that name (cmake/install.cmake). Public headers live in
+# include/moat/<name>/; internals stay in src/.
 function(moat_part name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(moat_${name} ${ARG_SOURCES})
   add_library(moat::${name} ALIAS moat_${name})
+  set_target_properties(moat_${name} PROPERTIES EXPORT_NAME ${name})
   target_include_directories(moat_${name}
-    PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>
     PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(moat_${name} PUBLIC ${ARG_DEPS} PRIVATE moat_build_flags ${ARG_PRIVATE_DEPS})
+  # The warning flags are the build's own, not something an installed library hands on.
+  target_link_libraries(moat_${name} PUBLIC ${ARG_DEPS}
+    PRIVATE $<BUILD_INTERFACE:moat_build_flags> ${ARG_PRIVATE_DEPS})
+  set_property(GLOBAL APPEND PROPERTY MOAT_PART_TARGETS moat_${name})
 endfunction()
 
 # moat_test(NAME SOURCES... [DEPS targets...]): one GoogleTest executable, registered with CTest.
