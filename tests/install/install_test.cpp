@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,13 @@ TEST_F(Installed, TheTreeHasTheHeadersTheLibrariesThePackageFilesAndTheCommand) 
   EXPECT_TRUE(fs::exists(prefix() / "lib/cmake/moat/moat-config.cmake"));
   EXPECT_TRUE(fs::exists(prefix() / "lib/cmake/moat/moat-config-version.cmake"));
   EXPECT_TRUE(fs::exists(prefix() / "lib/pkgconfig/moat.pc"));
+  EXPECT_TRUE(fs::exists(prefix() / "share/doc/moat/install.md"));
+  // The service unit names the command where this prefix put it.
+  std::ifstream unit(prefix() / "lib/systemd/system/moat.service");
+  const std::string text{std::istreambuf_iterator<char>(unit), {}};
+  EXPECT_NE(text.find("ExecStart=" + (prefix() / "bin/moat").string() + " serve"),
+            std::string::npos)
+      << text;
   // No internal header is installed: they stay in src/.
   EXPECT_FALSE(fs::exists(prefix() / "include/tls"));
   const auto r = test::run_process({(prefix() / "bin/moat").string(), "--help"}, 30s);
