@@ -26,7 +26,7 @@ install(FILES ${PROJECT_BINARY_DIR}/moat-config.cmake ${PROJECT_BINARY_DIR}/moat
 # pkg-config: the libraries in link order (a part before the parts it uses), the same
 # definitions the CMake targets carry, and the packages behind them.
 set(moat_pc_libs "")
-foreach(part dist acme http server tls framing pki dist_term)
+foreach(part admin dist acme http server tls framing pki dist_term)
   string(APPEND moat_pc_libs " -lmoat_${part}")
 endforeach()
 # The prefix is found from the file's own place, so the tree can be installed anywhere

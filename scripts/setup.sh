@@ -17,6 +17,9 @@ packages=(
   # ACME: a real server (pebble, with pebble-challtestsrv) and real clients, for the ACME
   # tests and bench/acme.sh
   pebble certbot lego caddy
+  # The admin endpoint: a real Prometheus text parser, and its status page in a real browser
+  # read back by OCR (with fonts: recommends are not installed)
+  python3-prometheus-client chromium tesseract-ocr fonts-liberation fonts-dejavu-core
 )
 
 missing=()

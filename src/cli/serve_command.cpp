@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <moat/acme/solver.hpp>
+#include <moat/admin/admin.hpp>
 #include <moat/error.hpp>
 #include <moat/http/router.hpp>
 #include <moat/http/server.hpp>
@@ -60,6 +61,10 @@ struct serve_config {
   std::string profile;
   std::string acme_cacert;
   std::string http_listen;
+  // The admin endpoint (--admin): /metrics, /status.json and the status page.
+  std::string admin;
+  std::string admin_token_file;
+  bool admin_allow_remote = false;
 };
 
 [[noreturn]] void bad(const std::string& subject, const std::string& why) {
@@ -177,6 +182,26 @@ void describe_settings(settings& t, serve_config& c) {
          "ADDR:PORT of a plain HTTP listener answering HTTP-01 and redirecting to HTTPS",
          c.http_listen, {},
          [](const std::string& v, const std::string& subject) { (void)parse_listen(v, subject); });
+  t.text("admin",
+         "ADDR:PORT of the admin endpoint: /metrics (Prometheus), /status.json and a status page "
+         "(loopback only unless --admin-allow-remote)",
+         c.admin, {},
+         [](const std::string& v, const std::string& subject) { (void)parse_listen(v, subject); });
+  t.text("admin_token_file", "file holding a bearer token the admin endpoint requires",
+         c.admin_token_file);
+  t.boolean("admin_allow_remote", "let the admin endpoint listen on a non-loopback address",
+            c.admin_allow_remote);
+}
+
+// The admin endpoint's token: the file's content without surrounding white space.
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad("admin_token_file '" + path + "'", "cannot be read");
+  std::string token{std::istreambuf_iterator<char>(in), {}};
+  const auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) bad("admin_token_file '" + path + "'", "is empty");
+  token = token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+  return token;
 }
 
 // ---- The data directory and the self-signed certificate --------------------------------------
@@ -334,6 +359,22 @@ int run_serve(serve_config c) {
   };
   server::listener l(lo, make_tls(), echo_handler());
 
+  // The admin endpoint, bound (and its options checked) before anything starts.
+  std::unique_ptr<admin::endpoint> admin_endpoint;
+  if (!c.admin.empty()) {
+    admin::options ao;
+    ao.addresses = {parse_listen(c.admin, "admin")};
+    ao.allow_remote = c.admin_allow_remote;
+    if (!c.admin_token_file.empty()) ao.bearer_token = read_token_file(c.admin_token_file);
+    admin_endpoint = std::make_unique<admin::endpoint>(std::move(ao));
+    admin_endpoint->watch(l);
+    if (acme) admin_endpoint->watch(acme->manager());
+    spdlog::default_logger()->sinks().push_back(admin_endpoint->events_sink());
+  } else if (!c.admin_token_file.empty() || c.admin_allow_remote) {
+    bad(c.admin_token_file.empty() ? "--admin-allow-remote" : "--admin-token-file",
+        "only means something with --admin");
+  }
+
   // The HTTP port: HTTP-01 answers, and a redirect to HTTPS for everything else.
   std::unique_ptr<http::server> http_port;
   if (http_endpoint) {
@@ -365,6 +406,7 @@ int run_serve(serve_config c) {
   asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   l.start();
   if (http_port) http_port->start();
+  if (admin_endpoint) admin_endpoint->start();
   if (acme) {
     acme->start();
     spdlog::info("reach it with: moat connect {}:{} --packet {}{}", c.domain.front(),
@@ -395,6 +437,7 @@ int run_serve(serve_config c) {
     asio::post(signals_io, [&] { signals_io.stop(); });
   });
   signals_io.run();
+  if (admin_endpoint) admin_endpoint->stop();
   if (http_port) http_port->stop();
   l.stop();
   watcher.join();

@@ -324,6 +324,10 @@ void listener::reload(tls::options tls_opts) {
                    s.certificate_subject, s.certificate_expiry, s.certificate_fingerprint);
 }
 
+const std::string& listener::name() const noexcept {
+  return impl_->opts.name;
+}
+
 stats listener::get_stats() const {
   stats s;
   for (const auto& w : impl_->workers) {

@@ -644,6 +644,7 @@ context_summary context::summary() const {
     s.certificate_expiry =
         fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
                     fmt::gmtime(std::chrono::system_clock::to_time_t(leaf.not_after())));
+    s.certificate_not_after = leaf.not_after();
     s.certificate_fingerprint = leaf.sha256_fingerprint();
   }
   return s;

@@ -44,7 +44,8 @@ class Installed : public ::testing::Test {
 test::temp_dir* Installed::dir_ = nullptr;
 
 TEST_F(Installed, TheTreeHasTheHeadersTheLibrariesThePackageFilesAndTheCommand) {
-  for (const char* part : {"pki", "framing", "tls", "server", "http", "acme", "dist", "dist_term"})
+  for (const char* part :
+       {"pki", "framing", "tls", "server", "http", "acme", "dist", "dist_term", "admin"})
     EXPECT_TRUE(fs::exists(prefix() / "lib" / (std::string("libmoat_") + part + ".a"))) << part;
   EXPECT_TRUE(fs::exists(prefix() / "include/moat/tls/socket.hpp"));
   EXPECT_TRUE(fs::exists(prefix() / "include/moat/dist/node.hpp"));

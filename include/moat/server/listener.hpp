@@ -137,6 +137,8 @@ class listener {
   /// if this is a plain TCP listener.
   void reload(tls::options tls_opts);
 
+  /// listener_options::name.
+  [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] stats get_stats() const;
   [[nodiscard]] std::vector<connection_summary> connections() const;
   /// The bound addresses (with the real ports when 0 was asked for).

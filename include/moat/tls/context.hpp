@@ -3,6 +3,7 @@
 /// `tls::context`: options validated once and turned into ready-to-use TLS state
 /// (credentials, trust, priorities, ticket keys, the client's session cache).
 
+#include <chrono>
 #include <memory>
 #include <moat/tls/options.hpp>
 #include <string>
@@ -19,8 +20,9 @@ struct context_summary {
   std::vector<version> versions;
   std::string certificate_subject;  ///< empty when no certificate
   std::vector<std::string> certificate_sans;
-  std::string certificate_expiry;       ///< ISO 8601 UTC
-  std::string certificate_fingerprint;  ///< SHA-256
+  std::string certificate_expiry;                                 ///< ISO 8601 UTC
+  std::chrono::system_clock::time_point certificate_not_after{};  ///< the same as a time
+  std::string certificate_fingerprint;                            ///< SHA-256
 };
 
 /// Validated TLS configuration for one role. Building it checks every option and file and
