@@ -505,7 +505,9 @@ bool node::send(const destination& to, term message) {
   static std::atomic<unsigned> next_thread{0};
   thread_local const unsigned thread_index = next_thread.fetch_add(1, std::memory_order_relaxed);
   auto& w = *n.workers[thread_index % n.workers.size()];
-  asio::post(w.io, [self = impl_, to, m = std::move(message)]() mutable {
+  // A raw pointer: the handler runs only while the node (which owns the io_context) lives; a
+  // shared one would keep the node alive from its own queue (a cycle, a leak at stop).
+  asio::post(w.io, [self = impl_.get(), to, m = std::move(message)]() mutable {
     (void)self->send(nullptr, to, std::move(m));
   });
   return true;
