@@ -57,10 +57,8 @@ void prometheus_text::family(std::string_view name, type t, std::string_view hel
     throw std::invalid_argument(fmt::format("'{}' is not a metric name", name));
   if (t == type::counter && !name.ends_with("_total"))
     throw std::invalid_argument(fmt::format("counter '{}' is not named ..._total", name));
-  const std::string key = "\n" + std::string(name) + "\n";
-  if (("\n" + seen_).find(key) != std::string::npos)
+  if (!seen_.emplace(name).second)
     throw std::invalid_argument(fmt::format("family '{}' written twice", name));
-  seen_.append(name).append("\n");
   family_ = name;
   out_ += "# HELP ";
   out_ += name;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -39,7 +40,7 @@ class prometheus_text {
 
   std::string out_;
   std::string family_;
-  std::string seen_;  // the families written, "\n"-separated, to refuse a repeat
+  std::set<std::string, std::less<>> seen_;  // the families written, to refuse a repeat
 };
 
 }  // namespace moat::admin::detail
