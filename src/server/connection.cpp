@@ -127,6 +127,7 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
   boost::system::error_code pec;
   st->peer = sock.remote_endpoint(pec);
   w.conns.add(st);
+  live.fetch_add(1, std::memory_order_relaxed);
   // Runs however the coroutine ends: returned, threw, or destroyed by stop() with its worker.
   struct cleanup {
     impl* self;
@@ -134,6 +135,7 @@ awaitable<void> listener::impl::run_connection(worker& w, tcp::socket sock) {
     std::uint64_t id;
     ~cleanup() {
       wk.conns.remove(id);
+      self->live.fetch_sub(1, std::memory_order_relaxed);
       self->limiter.release();
       self->connection_ended();
     }

@@ -165,11 +165,6 @@ void listener::impl::stop() {
   //    listening sockets close (the kernel refuses new clients) before stop() goes on.
   gate.close();
   limiter.close();
-  auto live = [&] {
-    std::size_t n = 0;
-    for (const auto& w : workers) n += w->conns.size();
-    return n;
-  };
   if (had_started) {
     std::vector<std::future<void>> closed;
     for (auto& w : workers) {
@@ -189,11 +184,11 @@ void listener::impl::stop() {
 
     // 2. Let connections finish within the grace period.
     std::unique_lock lock(mu);
-    cv.wait_for(lock, opts.shutdown_grace, [&] { return live() == 0; });
+    cv.wait_for(lock, opts.shutdown_grace, [&] { return live.load() == 0; });
     lock.unlock();
 
     // 3. Close the rest with close_notify (bounded), then give them a moment to unwind.
-    if (const auto left = live(); left > 0) {
+    if (const std::size_t left = live.load(); left > 0) {
       log->info("listener {}: grace period over, closing {} connections", opts.name, left);
       for (auto& w : workers) {
         asio::post(*w->io, [wp = w.get()] {
@@ -207,9 +202,9 @@ void listener::impl::stop() {
         });
       }
       lock.lock();
-      cv.wait_for(lock, 3s, [&] { return live() == 0; });
+      cv.wait_for(lock, 3s, [&] { return live.load() == 0; });
       lock.unlock();
-      if (const auto stuck = live(); stuck > 0) {
+      if (const std::size_t stuck = live.load(); stuck > 0) {
         log->warn(
             "listener {}: {} connections did not end within 3 s of close_notify (their handlers "
             "ignore the drain); destroying them",
@@ -330,8 +325,8 @@ const std::string& listener::name() const noexcept {
 
 stats listener::get_stats() const {
   stats s;
+  s.active = impl_->live.load(std::memory_order_relaxed);
   for (const auto& w : impl_->workers) {
-    s.active += w->conns.size();
     s.accepted += w->counters.accepted.get();
     s.handshakes += w->counters.handshakes.get();
     s.handshake_failures += w->counters.handshake_failures.get();

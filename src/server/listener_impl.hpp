@@ -55,6 +55,10 @@ struct listener::impl {
   std::vector<boost::asio::ip::tcp::endpoint> bound;
 
   connection_limiter limiter;
+  // Connections now, over every worker: counted up after a connection holds its slot and is
+  // registered, down before it gives the slot back, so a read never exceeds the limit (a sum of
+  // the workers' registries, read one after another, could).
+  std::atomic<std::size_t> live{0};
   accept_gate gate;
   listener_stats stats;
 

@@ -121,5 +121,50 @@ TEST_F(waiting, AFloodOfAThousandAtALimitOfAHundredIsServedAsSlotsFreeUp) {
   EXPECT_GT(peak, 1U);
 }
 
+// `stats::active` is a snapshot: counting each worker's connections in turn could add a
+// connection that opened on one worker after another worker's count missed the one that closed
+// to make room, and read above the limit though the limit held.
+TEST_F(waiting, TheActiveCountNeverReadsAboveTheLimitWhileConnectionsChurn) {
+  listener l(two_addresses(4, 2), server_tls(leaf), echo());
+  l.start();
+  const auto eps = l.local_endpoints();
+  std::atomic<bool> sampling{true};
+  std::size_t peak = 0;
+  std::thread sampler([&] {  // reads as fast as it can: the window is a few instructions
+    while (sampling) peak = std::max(peak, l.get_stats().active);
+  });
+  constexpr int kClients = 16;
+  constexpr int kRounds = 25;
+  int done = 0;
+  int failed = 0;
+  std::string first_failure;
+  for (int c = 0; c < kClients; ++c) {
+    asio::co_spawn(
+        io,
+        [&, c]() -> awaitable<void> {
+          for (int r = 0; r < kRounds; ++r) {
+            const auto& ep = eps[static_cast<std::size_t>(c + r) % eps.size()];
+            const auto got = co_await ping(ep.address().to_string(), ep.port(), test::scaled(60s));
+            if (got == "ping") {
+              ++done;
+            } else {
+              ++failed;
+              if (first_failure.empty()) first_failure = got;
+            }
+          }
+        },
+        asio::detached);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + test::scaled(120s);
+  while (done + failed < kClients * kRounds && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(20ms);
+  }
+  sampling = false;
+  sampler.join();
+  EXPECT_EQ(done, kClients * kRounds) << first_failure;
+  EXPECT_LE(peak, 2U);
+  EXPECT_EQ(peak, 2U);
+}
+
 }  // namespace
 }  // namespace moat::server
