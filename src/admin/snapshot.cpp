@@ -62,8 +62,11 @@ snapshot take(const std::vector<const moat::server::listener*>& listeners,
     v.stats = l->get_stats();
     v.connections = l->connections();
     if (v.tls) {
+      // A certificate picked per handshake (an ACME manager's) is listed by what picks it:
+      // the listener's own stands in until then (a temporary one, a week long).
       const auto sum = l->context().summary();
-      if (!sum.certificate_sans.empty() || !sum.certificate_subject.empty()) {
+      if (!sum.selects_certificate &&
+          (!sum.certificate_sans.empty() || !sum.certificate_subject.empty())) {
         certificate_view c{v.name, {}, sum.certificate_not_after, sum.certificate_fingerprint};
         for (const auto& san : sum.certificate_sans) c.names.push_back(bare_name(san));
         s.certificates.push_back(std::move(c));

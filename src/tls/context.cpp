@@ -637,6 +637,7 @@ context_summary context::summary() const {
   auto st = state();
   context_summary s;
   s.versions = st->opts.versions;
+  s.selects_certificate = st->opts.select_certificate || st->opts.sni_fun;
   if (!st->main->chain.empty()) {
     const auto& leaf = st->main->chain.front();
     s.certificate_subject = leaf.subject();

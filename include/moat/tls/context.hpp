@@ -23,6 +23,9 @@ struct context_summary {
   std::string certificate_expiry;                                 ///< ISO 8601 UTC
   std::chrono::system_clock::time_point certificate_not_after{};  ///< the same as a time
   std::string certificate_fingerprint;                            ///< SHA-256
+  /// Server: code picks the certificate of each handshake (`select_certificate` or `sni_fun`,
+  /// e.g. an ACME manager's selector), so the certificate above only stands in for it.
+  bool selects_certificate = false;
 };
 
 /// Validated TLS configuration for one role. Building it checks every option and file and
