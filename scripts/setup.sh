@@ -20,6 +20,8 @@ packages=(
   # The admin endpoint: a real Prometheus text parser, and its status page in a real browser
   # read back by OCR (with fonts: recommends are not installed)
   python3-prometheus-client chromium tesseract-ocr fonts-liberation fonts-dejavu-core
+  # docs/getting-started.md's Prometheus configuration, parsed by its test
+  python3-yaml
 )
 
 missing=()
