@@ -92,7 +92,24 @@ struct endpoint::impl {
       ls = listeners;
       ms = managers;
     }
-    return detail::take(ls, ms, events->latest());
+    auto s = detail::take(ls, ms, events->latest());
+    note_process_error(s.process_error);
+    return s;
+  }
+
+  // /proc unreadable (no descriptor left, or not mounted) leaves the process_* families out
+  // of /metrics: said when it starts and when it ends, not at every scrape.
+  mutable std::mutex process_mu;
+  mutable std::string process_error;
+  void note_process_error(const std::string& error) const {
+    const std::lock_guard lock(process_mu);
+    if (error == process_error) return;
+    if (!error.empty()) {
+      log->warn("admin: the process_* metrics are left out: {}", error);
+    } else {
+      log->info("admin: the process_* metrics are back");
+    }
+    process_error = error;
   }
 
   // The token check: 401 with a challenge when it is missing or wrong.

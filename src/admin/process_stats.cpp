@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,43 +15,63 @@
 namespace moat::admin::detail {
 namespace {
 
+std::string failed(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
+
 // The fields of /proc/self/stat after the command (which may hold spaces and parentheses):
-// [0] is field 3, the state.
-std::optional<std::vector<std::string>> stat_fields() {
+// [0] is field 3, the state. Or what went wrong.
+std::optional<std::vector<std::string>> stat_fields(std::string& error) {
   std::ifstream in("/proc/self/stat");
+  if (!in) {
+    error = failed("/proc/self/stat");
+    return std::nullopt;
+  }
   std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  const auto close = std::getline(in, line) ? line.rfind(')') : std::string::npos;
+  if (close == std::string::npos) {
+    error = "/proc/self/stat: not in the expected format";
+    return std::nullopt;
+  }
   std::istringstream rest(line.substr(close + 1));
   std::vector<std::string> fields;
   for (std::string f; rest >> f;) fields.push_back(f);
   return fields;
 }
 
-std::optional<double> boot_time_seconds() {
+std::optional<double> boot_time_seconds(std::string& error) {
   std::ifstream in("/proc/stat");
+  if (!in) {
+    error = failed("/proc/stat");
+    return std::nullopt;
+  }
   for (std::string key; in >> key;) {
     if (key == "btime") {
       double t = 0;
       if (in >> t) return t;
-      return std::nullopt;
+      break;
     }
     in.ignore(1 << 20, '\n');
   }
+  error = "/proc/stat: no btime";
   return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<process_stats> read_process_stats() {
-  const auto f = stat_fields();
+process_reading read_process_stats() {
+  process_reading r;
+  const auto f = stat_fields(r.error);
+  if (!f) return r;
   // utime, stime: fields 14, 15; starttime 22; vsize 23; rss 24 (so [11], [12], [19]...).
-  if (!f || f->size() < 22) return std::nullopt;
+  if (f->size() < 22) {
+    r.error = "/proc/self/stat: fewer fields than expected";
+    return r;
+  }
   const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
-  const auto boot = boot_time_seconds();
-  if (ticks <= 0 || page <= 0 || !boot) return std::nullopt;
+  const auto boot = boot_time_seconds(r.error);
+  if (!boot) return r;
   process_stats s;
   try {
     s.cpu_seconds = (std::stod((*f)[11]) + std::stod((*f)[12])) / ticks;
@@ -57,16 +79,22 @@ std::optional<process_stats> read_process_stats() {
     s.virtual_bytes = std::stoull((*f)[20]);
     s.resident_bytes = static_cast<std::uint64_t>(std::stod((*f)[21]) * page);
   } catch (const std::exception&) {
-    return std::nullopt;
+    r.error = "/proc/self/stat: a field is not a number";
+    return r;
   }
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
     ++s.open_fds;
+  if (ec) {
+    r.error = "/proc/self/fd: " + ec.message();
+    return r;
+  }
   if (s.open_fds > 0) --s.open_fds;  // the directory iterator's own descriptor
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) s.max_fds = lim.rlim_cur;
-  return s;
+  r.stats = s;
+  return r;
 }
 
 }  // namespace moat::admin::detail

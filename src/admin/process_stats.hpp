@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace moat::admin::detail {
 
@@ -16,7 +17,13 @@ struct process_stats {
   double start_time_seconds = 0;  ///< since the Unix epoch
 };
 
-/// nullopt where /proc cannot be read.
-[[nodiscard]] std::optional<process_stats> read_process_stats();
+/// What read_process_stats found: the statistics, or why there are none.
+struct process_reading {
+  std::optional<process_stats> stats;
+  std::string error;  ///< without stats: what could not be read and why
+};
+
+/// Reads /proc now; fails when it cannot be read (not mounted, or no descriptor left).
+[[nodiscard]] process_reading read_process_stats();
 
 }  // namespace moat::admin::detail

@@ -86,7 +86,9 @@ snapshot take(const std::vector<const moat::server::listener*>& listeners,
     }
     s.managers.push_back(std::move(v));
   }
-  s.process = read_process_stats();
+  auto reading = read_process_stats();
+  s.process = reading.stats;
+  s.process_error = std::move(reading.error);
   s.events = std::move(events);
   return s;
 }

@@ -50,6 +50,7 @@ struct snapshot {
   std::vector<certificate_view> certificates;
   std::vector<manager_view> managers;
   std::optional<process_stats> process;
+  std::string process_error;       ///< why `process` is empty
   std::vector<event_view> events;  ///< the latest first
 };
 

@@ -1,10 +1,17 @@
 // The admin endpoint (moat/admin/admin.hpp) over real connections: a TLS listener with real
 // clients, the endpoint asked with moat's HTTP client; its options' checks; the token.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <moat/admin/admin.hpp>
@@ -13,6 +20,7 @@
 #include <moat/http/client.hpp>
 
 #include "server/server_fixture.hpp"
+#include "support/captured_log.hpp"
 
 namespace moat::admin {
 namespace {
@@ -162,6 +170,56 @@ TEST_F(AdminEndpoint, RecentEventsAreListedLatestFirstUpToTheirLimit) {
   EXPECT_EQ(events.at(0).at("text").as_string(), "event 5");
   EXPECT_EQ(events.at(0).at("level").as_string(), "warn");
   EXPECT_EQ(events.at(2).at("text").as_string(), "event 3");
+}
+
+// Out of descriptors -- just when an operator needs to look -- /proc cannot be read: the
+// process_* families are left out of /metrics, and the log says so once, with the reason.
+TEST_F(AdminEndpoint, WithoutADescriptorForProcTheProcessMetricsAreLeftOutAndTheLogSaysWhy) {
+  test::captured_log log;
+  options o = local_admin();
+  o.logger = log.logger();
+  endpoint admin(o);
+  admin.start();
+  // One kept-alive connection, so that a request needs no descriptor but /proc's.
+  tcp::socket raw(io);
+  raw.connect(admin.local_endpoints().front());
+  auto metrics = [&] {
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/metrics", 11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    bhttp::write(raw, req);
+    boost::beast::flat_buffer buf;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(raw, buf, res);
+    EXPECT_EQ(res.result_int(), 200);
+    return res.body();
+  };
+  EXPECT_NE(metrics().find("process_cpu_seconds_total "), std::string::npos);
+
+  // No descriptor left: the limit just above the highest one open, the holes below filled.
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+  int highest = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    highest = std::max(highest, std::stoi(e.path().filename().string()));
+  rlimit low = before;
+  low.rlim_cur = static_cast<rlim_t>(highest) + 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers.push_back(fd);
+  const auto starved = metrics();
+  const auto starved_again = metrics();
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &before), 0);
+
+  EXPECT_EQ(starved.find("process_"), std::string::npos) << starved;
+  EXPECT_EQ(starved_again.find("process_"), std::string::npos) << starved_again;
+  const auto warned = log.lines("process_");
+  ASSERT_EQ(warned.size(), 1U) << "one line for the failure, not one per scrape";
+  EXPECT_NE(warned[0].find("/proc/self/"), std::string::npos) << warned[0];
+  EXPECT_NE(warned[0].find(std::strerror(EMFILE)), std::string::npos) << warned[0];
+  // Descriptors free again: the families are back, and the log says that too.
+  EXPECT_NE(metrics().find("process_cpu_seconds_total "), std::string::npos);
+  EXPECT_EQ(log.lines("process_").size(), 2U);
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ snapshot sample_snapshot() {
   m.stats.temporary = false;
   m.stats.renew_at = s.taken + 24h * 20;
   s.managers.push_back(m);
-  s.process = read_process_stats();
+  s.process = read_process_stats().stats;
   return s;
 }
 
