@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "support/support.hpp"
 
@@ -97,6 +98,26 @@ TEST_F(DebianPackage, TheUnitRunsMoatServeConfinedWithAStateDirectoryAndLowPorts
     EXPECT_NE(unit.find(std::string("\n") + line + "\n"), std::string::npos) << line << "\n"
                                                                              << unit;
   EXPECT_EQ(unit.find("@"), std::string::npos) << "an unreplaced @variable@:\n" << unit;
+}
+
+// Debian strips what it ships: the command has no debug information, and the static libraries
+// keep their symbols (to link) but not theirs -- three quarters of their size in a build with
+// line tables.
+TEST_F(DebianPackage, TheCommandAndTheLibrariesCarryNoDebugInformation) {
+  std::vector<fs::path> objects{root() / "usr/bin/moat"};
+  for (const auto& e : fs::directory_iterator(root() / "usr/lib"))
+    if (e.path().extension() == ".a") objects.push_back(e.path());
+  ASSERT_GE(objects.size(), 10U);
+  for (const auto& o : objects) {
+    const auto sections = test::run_process({"objdump", "-h", o.string()}, 120s);
+    ASSERT_EQ(sections.status, 0) << sections.output;
+    EXPECT_EQ(sections.output.find(".debug_"), std::string::npos)
+        << o << " carries debug information";
+    if (o.extension() == ".a") {
+      const auto symbols = test::run_process({"nm", "--defined-only", o.string()}, 120s);
+      EXPECT_NE(symbols.output.find(" T "), std::string::npos) << o << " lost its symbols";
+    }
+  }
 }
 
 }  // namespace
