@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -148,6 +149,38 @@ TEST(GettingStarted, TheParserRefusesWhatItCannotCheck) {
   EXPECT_EQ(b[0].directives[0].text, "a \"b\"");
   EXPECT_EQ(file_name(b[1]), "main.cpp");
   EXPECT_EQ(file_name(b[2]), std::nullopt);
+}
+
+// Lines without their indentation, blank ones left out.
+std::vector<std::string> code_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    const auto first = l.find_first_not_of(' ');
+    if (first != std::string::npos) out.push_back(l.substr(first));
+  }
+  return out;
+}
+
+// The README's C++ is an excerpt of the guide's program, which the next test compiles and runs.
+TEST(GettingStarted, TheReadmesCodeIsAPartOfTheGuidesProgram) {
+  const auto readme = parse_guide(read_text(test::source_dir() / "README.md"));
+  const auto guide = parse_guide(read_text(test::source_dir() / "docs" / "getting-started.md"));
+  std::vector<std::string> program;
+  for (const auto& b : guide)
+    if (b.lang == "cpp") program = code_lines(b.text);
+  ASSERT_FALSE(program.empty());
+  int excerpts = 0;
+  for (const auto& b : readme) {
+    if (b.lang != "cpp") continue;
+    ++excerpts;
+    const auto excerpt = code_lines(b.text);
+    EXPECT_NE(std::search(program.begin(), program.end(), excerpt.begin(), excerpt.end()),
+              program.end())
+        << "README.md:" << b.line << " is not a part of the guide's program:\n"
+        << b.text;
+  }
+  EXPECT_GE(excerpts, 1);
 }
 
 TEST(GettingStarted, EveryBlockRunsInOrderAgainstAFreshInstall) {
