@@ -22,6 +22,12 @@ function(moat_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} moat_build_flags GTest::gtest GTest::gmock GTest::gtest_main)
+  # The tests' shared precompiled header (tests/CMakeLists.txt), where its dependencies are;
+  # -Winvalid-pch: a header the compiler would quietly not use is an error.
+  if(TARGET moat_test_pch AND "moat_test_support" IN_LIST ARG_DEPS)
+    target_precompile_headers(${name} REUSE_FROM moat_test_pch)
+    target_compile_options(${name} PRIVATE -Winvalid-pch)
+  endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()

@@ -8,7 +8,8 @@
 #
 # To stay quick on two cores, the next tree builds while a test suite runs (the suites mostly
 # wait on their peers, and they hold on a busy machine), the trees carry line tables rather
-# than full debug information, and everything links with lld. Each section heading says how
+# than full debug information, the tests share one precompiled header (MOAT_TEST_PCH), and
+# everything links with lld. Each section heading says how
 # long the run has taken so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."

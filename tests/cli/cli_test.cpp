@@ -16,8 +16,9 @@ struct result {
 };
 
 result moat_cmd(std::vector<std::string> args, const std::string& input = {}) {
-  args.insert(args.begin(), MOAT_BINARY);
-  test::child_process p(args);
+  std::vector<std::string> argv{MOAT_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  test::child_process p(argv);
   if (!input.empty()) p.write_stdin(input);
   p.close_stdin();
   auto st = p.wait(30s);
