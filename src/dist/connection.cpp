@@ -77,32 +77,43 @@ void connection::enqueue(outgoing m) {
   }
   switch (state_.load(std::memory_order_relaxed)) {
     case state::pending:
+      // Not encoded yet (the peer's flags decide the form): counted by its terms' sizes.
+      pending_bytes_ += queued_size(m);
       pending_.push_back(std::move(m));
+      if (pending_bytes_ > n_.opts.send_buffer_limit) overflow(pending_bytes_);
       return;
     case state::closed:
       return;
     case state::up:
       break;
   }
-  encode(m, out_);
-  sent_since_tick_ = true;
-  n_.messages_out.fetch_add(1, std::memory_order_relaxed);
+  encode_queued(m);
   if (out_.size() > n_.opts.send_buffer_limit) {
-    n_.log->warn("dist: {} bytes queued for '{}', more than send_buffer_limit; closing",
-                 out_.size(), peer_);
-    out_.clear();
-    finish(make_error_code(errc::peer_overloaded));
+    overflow(out_.size());
     return;
   }
   if (writer_waiting_) writer_wake_.notify_one();
+}
+
+void connection::encode_queued(const outgoing& m) {
+  encode(m, out_);
+  sent_since_tick_ = true;
+  n_.messages_out.fetch_add(1, std::memory_order_relaxed);
+}
+
+void connection::overflow(std::size_t queued) {
+  n_.log->warn("dist: {} bytes queued for '{}', more than send_buffer_limit; closing", queued,
+               peer_);
+  out_.clear();
+  finish(make_error_code(errc::peer_overloaded));
 }
 
 void connection::hand_over_to(const std::shared_ptr<connection>& winner) {
   asio::post(w_.io, [self = shared_from_this(), winner] {
     self->winner_ = winner;
     self->forward_.store(winner.get(), std::memory_order_release);
-    for (auto& m : self->pending_) winner->post_send(std::move(m));
-    self->pending_.clear();
+    for (auto& m : std::exchange(self->pending_, {})) winner->post_send(std::move(m));
+    self->pending_bytes_ = 0;
     self->close(make_error_code(errc::already_connected));
   });
 }
@@ -121,6 +132,8 @@ asio::awaitable<std::error_code> connection::write_packet(std::span<const std::u
     frame.push_back(static_cast<std::uint8_t>(len));
   }
   frame.insert(frame.end(), payload.begin(), payload.end());
+  // Closed while the handshake waited (replaced, overloaded, the node stopping).
+  if (!sock_) co_return make_error_code(tls::errc::not_connected);
   co_return co_await sock_->send(std::span<const std::uint8_t>(frame));
 }
 
@@ -135,6 +148,10 @@ asio::awaitable<std::optional<std::vector<std::uint8_t>>> connection::read_packe
     }
     if (clock::now() >= deadline) {
       close_reason_ = make_error_code(errc::setup_timeout);
+      co_return std::nullopt;
+    }
+    if (!sock_) {
+      close_reason_ = make_error_code(tls::errc::not_connected);
       co_return std::nullopt;
     }
     auto got = co_await sock_->recv_view(0, left_until(deadline));
@@ -316,6 +333,11 @@ asio::awaitable<void> connection::dial() {
     }
     sock_.emplace(std::move(*s));
   }
+  if (finished_) {
+    // Closed while it connected (overloaded, replaced, the node stopping): no handshake.
+    close_socket();
+    co_return;
+  }
   auto cfg = make_config(n_);
   cfg.still_wanted = [this] {
     return !finished_ && !winner_ && n_.existing_connection(peer_).get() == this;
@@ -412,13 +434,19 @@ void connection::go_up(const handshake_result& r) {
     state_.store(state::up, std::memory_order_release);
   }
   if (replaces_) std::exchange(replaces_, nullptr)->close(make_error_code(errc::already_connected));
-  for (auto& m : pending_) enqueue(std::move(m));
+  // What was queued during the set-up goes first, before anything the up event's callback
+  // sends; the limit is checked once the connection has been said up, so a close comes
+  // after it.
+  for (const auto& m : pending_) encode_queued(m);
   pending_.clear();
+  pending_bytes_ = 0;
   // Up is said before the reader starts: co_spawn runs it at once, and it may deliver what
   // arrived with the handshake before a later event would be seen.
   n_.log->info("dist: connected to '{}' ({}, {})", peer_, endpoint_,
                dialled_ ? "dialled" : "accepted");
   if (n_.opts.on_event) n_.opts.on_event(node_event{node_event::kind::up, peer_, hidden_, {}});
+  if (current() == state::up && out_.size() > n_.opts.send_buffer_limit) overflow(out_.size());
+  if (current() != state::up) return;  // closed by that, or by what the callback did
   auto self = shared_from_this();
   asio::co_spawn(
       w_.io, [self]() { return self->reader(); }, asio::detached);
@@ -523,9 +551,10 @@ void connection::finish(std::error_code reason) {
       forward_.store(winner_.get(), std::memory_order_release);
     }
   }
+  auto queued = std::exchange(pending_, {});
+  pending_bytes_ = 0;
   if (winner_)
-    for (auto& m : pending_) winner_->post_send(std::move(m));
-  pending_.clear();
+    for (auto& m : queued) winner_->post_send(std::move(m));
   writer_wake_.notify_all();
   if (tick_timer_) tick_timer_->cancel();
   close_socket();

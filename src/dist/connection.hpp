@@ -46,6 +46,9 @@ struct outgoing {
   std::uint64_t id{0};
 };
 
+/// About the bytes `m` takes on the wire (its terms; the control tuple's fixed part aside).
+[[nodiscard]] std::size_t queued_size(const outgoing& m);
+
 class connection : public std::enable_shared_from_this<connection> {
  public:
   enum class state { pending, up, closed };
@@ -89,6 +92,10 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::asio::awaitable<void> writer();
   boost::asio::awaitable<void> ticker();
   void enqueue(outgoing m);
+  /// Encodes `m` at the end of what the writer sends next (the connection is up).
+  void encode_queued(const outgoing& m);
+  /// More than send_buffer_limit is queued (`queued` bytes): logged, and the connection closes.
+  void overflow(std::size_t queued);
   void encode(const outgoing& m, std::vector<std::uint8_t>& out) const;
   void dispatch(std::span<const std::uint8_t> frame);
   /// Acts on a control message: the elements of its tuple (Code first), and the payload.
@@ -122,6 +129,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<std::uint8_t> out_{};
   std::vector<std::uint8_t> spare_{};
   std::vector<outgoing> pending_{};
+  /// What `pending_` will take on the wire, about (see `queued_size`).
+  std::size_t pending_bytes_{0};
   tls::detail::waiter_queue writer_wake_{};
   bool writer_waiting_{false};
   bool sent_since_tick_{false};

@@ -68,6 +68,12 @@ class control_writer {
   std::vector<std::uint8_t>& out_;
 };
 
+std::size_t queued_size(const outgoing& m) {
+  constexpr std::size_t frame_and_control = 16;  // length, pass-through, tuple head, tag
+  return frame_and_control + encoded_size(m.from) + encoded_size(m.to) + encoded_size(m.extra) +
+         encoded_size(m.payload);
+}
+
 void connection::encode(const outgoing& m, std::vector<std::uint8_t>& out) const {
   const std::size_t start = out.size();
   out.insert(out.end(), {0, 0, 0, 0, 112});

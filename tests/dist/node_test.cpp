@@ -292,6 +292,58 @@ TEST_F(Nodes, AFullMailboxKillsItsProcessWithAVisibleReason) {
   EXPECT_EQ((*t)[2], term(make_tuple(atom("mailbox_overflow"), 10)));
 }
 
+TEST_F(Nodes, MoreThanTheSendBufferLimitQueuedDuringSetUpClosesTheDialAndLosesNoOrder) {
+  // A process sends faster than the connection comes up: what is queued while it is set up
+  // counts against send_buffer_limit too, and going over it closes the dial (as over an up
+  // connection) instead of growing without bound or going up only to close at once.
+  testing::captured_log log_a;
+  auto oa = c.moat_options("a", c.files());
+  oa.workers = 1;  // the sender runs ahead of the dial: every message waits for the set-up
+  oa.send_buffer_limit = 64 * 1024;
+  oa.logger = log_a.logger();
+  std::mutex events_mu;
+  std::vector<node_event::kind> events;
+  oa.on_event = [&](const node_event& e) {
+    std::lock_guard lock(events_mu);
+    events.push_back(e.what);
+  };
+  node a(oa);
+  node b(c.moat_options("b", c.files()));
+  auto box = std::make_shared<inbox>();
+  start_inbox(b, box);
+  constexpr int burst = 16;  // 16 x 16 KiB: four times the limit
+  (void)a.spawn([](process& self) -> asio::awaitable<void> {
+    const binary chunk(std::vector<std::uint8_t>(16 * 1024, 7));
+    for (int i = 0; i < burst; ++i)
+      (void)self.send(destination("inbox", "b@localhost"), make_tuple(i, chunk));
+    co_return;
+  });
+  ASSERT_TRUE(log_a.wait_for("more than send_buffer_limit"));
+  // The node goes on: a later message gets through, after whatever of the burst arrived,
+  // and nothing arrived out of order.
+  ASSERT_TRUE(a.ping("b@localhost"));
+  ASSERT_TRUE(a.send(destination("inbox", "b@localhost"), make_tuple(burst, atom("after"))));
+  ASSERT_TRUE(eventually([&] {
+    return box->size() > 0 && box->at(box->size() - 1) == term(make_tuple(burst, atom("after")));
+  })) << box->size();
+  std::int64_t last = -1;
+  for (std::size_t i = 0; i < box->size(); ++i) {
+    const term m = box->at(i);
+    const tuple* t = m.as_tuple();
+    ASSERT_NE(t, nullptr) << m;
+    const auto n = (*t)[0].try_as<std::int64_t>();
+    ASSERT_TRUE(n.has_value()) << m;
+    EXPECT_GT(*n, last) << m;
+    last = *n;
+  }
+  EXPECT_LT(box->size(), static_cast<std::size_t>(burst) + 1);
+  // Whatever came up and went down did so in that order: a connection is never said up after
+  // it was said down.
+  std::lock_guard lock(events_mu);
+  for (std::size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i], i % 2 == 0 ? node_event::kind::up : node_event::kind::down) << i;
+}
+
 TEST_F(Nodes, AMessageSentRightAfterASpawnOnTheSameCoreReachesTheNewProcess) {
   auto o = c.moat_options("a", c.files());
   o.workers = 1;  // the spawner and its children share the core

@@ -94,9 +94,9 @@ struct node_options {
 
   /// Cores that run processes and connections; 0 = one per hardware thread.
   unsigned workers{0};
-  /// Bytes queued for one peer at most. A peer that does not take them as fast as this node's
-  /// processes send has its connection closed (logged; links and monitors see
-  /// `noconnection`) rather than memory growing without bound.
+  /// Bytes queued for one peer at most, while its connection is set up too. A peer that does
+  /// not take them as fast as this node's processes send has its connection closed (logged;
+  /// links and monitors see `noconnection`) rather than memory growing without bound.
   std::size_t send_buffer_limit{std::size_t{64} << 20U};
   /// Messages a mailbox holds at most.
   std::size_t mailbox_limit{100000};
