@@ -17,8 +17,10 @@ function(moat_part name)
 endfunction()
 
 # moat_test(NAME SOURCES... [DEPS targets...]): one GoogleTest executable, registered with CTest.
+# moat_test(NAME SOURCES ... [DEPS ...] [TIMEOUT s] [LABEL label] [FIXTURE name]): a GoogleTest
+# program whose tests CTest runs one by one; LABEL and FIXTURE (FIXTURES_REQUIRED) go on each.
 function(moat_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;LABEL;FIXTURE" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} moat_build_flags GTest::gtest GTest::gmock GTest::gtest_main)
@@ -31,6 +33,13 @@ function(moat_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  set(extra)
+  if(ARG_LABEL)
+    list(APPEND extra LABELS ${ARG_LABEL})
+  endif()
+  if(ARG_FIXTURE)
+    list(APPEND extra FIXTURES_REQUIRED ${ARG_FIXTURE})
+  endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "MOAT_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "MOAT_SOURCE_DIR=${PROJECT_SOURCE_DIR}" ${extra})
 endfunction()

@@ -1,5 +1,5 @@
-// The Debian package (`cpack -G DEB`, docs/install.md): built from this build tree into a
-// temporary directory and looked at with dpkg-deb -- its fields, its files, and the systemd
+// The Debian package (`cpack -G DEB`, docs/install.md): built from this build tree (once, by
+// the CTest fixture DebianPackage.build) and looked at with dpkg-deb -- its fields, its files, and the systemd
 // unit for `moat serve` it carries.
 #include <gtest/gtest.h>
 
@@ -22,13 +22,21 @@ class DebianPackage : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!test::have_program("dpkg-deb")) return;
     dir_ = new test::temp_dir();
-    const auto r = test::run_process({MOAT_CPACK, "-G", "DEB", "-B", dir_->path().string(),
-                                      "--config", MOAT_BUILD_DIR "/CPackConfig.cmake"},
-                                     300s);
-    ASSERT_EQ(r.status, 0) << r.output;
-    for (const auto& e : fs::directory_iterator(dir_->path()))
+    // Under CTest the fixture DebianPackage.build has built it (and removes it after);
+    // otherwise this program builds its own.
+    fs::path from = MOAT_DEB_DIR;
+    std::string output = "(built by DebianPackage.build)";
+    if (!fs::is_directory(from)) {
+      from = dir_->path();
+      const auto r = test::run_process({MOAT_CPACK, "-G", "DEB", "-B", from.string(), "--config",
+                                        MOAT_BUILD_DIR "/CPackConfig.cmake"},
+                                       300s);
+      ASSERT_EQ(r.status, 0) << r.output;
+      output = r.output;
+    }
+    for (const auto& e : fs::directory_iterator(from))
       if (e.path().extension() == ".deb") deb_ = new fs::path(e.path());
-    ASSERT_NE(deb_, nullptr) << "no .deb in " << dir_->path() << ":\n" << r.output;
+    ASSERT_NE(deb_, nullptr) << "no .deb in " << from << ":\n" << output;
     const auto x = test::run_process(
         {"dpkg-deb", "-x", deb_->string(), (dir_->path() / "root").string()}, 120s);
     ASSERT_EQ(x.status, 0) << x.output;
