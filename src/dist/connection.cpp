@@ -88,7 +88,9 @@ void connection::enqueue(outgoing m) {
       break;
   }
   encode_queued(m);
-  if (out_.size() > n_.opts.send_buffer_limit) {
+  // While the up event is said, its callback's sends wait for go_up to check the limit: a
+  // close inside the callback would say down before it had seen up.
+  if (out_.size() > n_.opts.send_buffer_limit && !announcing_) {
     overflow(out_.size());
     return;
   }
@@ -303,6 +305,7 @@ asio::awaitable<void> connection::dial() {
   q.epmd_port = n_.opts.epmd_port;
   q.timeout = left_until(deadline);
   auto found = co_await port_please(w_.io.get_executor(), name->host, name->name, q);
+  if (finished_) co_return;  // closed meanwhile (overloaded, replaced, the node stopping)
   if (!found) {
     fail(found.error().code, found.error().message());
     co_return;
@@ -319,11 +322,6 @@ asio::awaitable<void> connection::dial() {
       co_return;
     }
     sock_.emplace(std::move(*s));
-    std::string detail;
-    if (!check_identity(detail)) {
-      fail(make_error_code(errc::identity_mismatch), detail);
-      co_return;
-    }
   } else {
     auto s = co_await tls::socket::connect_plain(w_.io.get_executor(), name->host, found->port,
                                                  left_until(deadline), so);
@@ -336,6 +334,10 @@ asio::awaitable<void> connection::dial() {
   if (finished_) {
     // Closed while it connected (overloaded, replaced, the node stopping): no handshake.
     close_socket();
+    co_return;
+  }
+  if (std::string detail; !check_identity(detail)) {
+    fail(make_error_code(errc::identity_mismatch), detail);
     co_return;
   }
   auto cfg = make_config(n_);
@@ -444,7 +446,9 @@ void connection::go_up(const handshake_result& r) {
   // arrived with the handshake before a later event would be seen.
   n_.log->info("dist: connected to '{}' ({}, {})", peer_, endpoint_,
                dialled_ ? "dialled" : "accepted");
+  announcing_ = true;
   if (n_.opts.on_event) n_.opts.on_event(node_event{node_event::kind::up, peer_, hidden_, {}});
+  announcing_ = false;
   if (current() == state::up && out_.size() > n_.opts.send_buffer_limit) overflow(out_.size());
   if (current() != state::up) return;  // closed by that, or by what the callback did
   auto self = shared_from_this();

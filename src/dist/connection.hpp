@@ -139,6 +139,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<boost::asio::steady_timer> tick_timer_{};
   std::error_code close_reason_{};
   bool finished_{false};
+  /// go_up is saying the connection is up (the callback runs): enqueue leaves the limit to it.
+  bool announcing_{false};
   /// The connection that won a simultaneous connect against this dial, once it took over.
   std::shared_ptr<connection> winner_{};
   bool waited_for_winner_{false};

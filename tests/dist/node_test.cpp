@@ -292,56 +292,91 @@ TEST_F(Nodes, AFullMailboxKillsItsProcessWithAVisibleReason) {
   EXPECT_EQ((*t)[2], term(make_tuple(atom("mailbox_overflow"), 10)));
 }
 
-TEST_F(Nodes, MoreThanTheSendBufferLimitQueuedDuringSetUpClosesTheDialAndLosesNoOrder) {
-  // A process sends faster than the connection comes up: what is queued while it is set up
-  // counts against send_buffer_limit too, and going over it closes the dial (as over an up
-  // connection) instead of growing without bound or going up only to close at once.
-  testing::captured_log log_a;
-  auto oa = c.moat_options("a", c.files());
-  oa.workers = 1;  // the sender runs ahead of the dial: every message waits for the set-up
-  oa.send_buffer_limit = 64 * 1024;
-  oa.logger = log_a.logger();
-  std::mutex events_mu;
+// Node a for the set-up tests: one worker, so a process that sends without waiting runs ahead
+// of its dial and every message waits for the set-up; a limit of 64 KiB (three 20 KiB chunks
+// fit, four do not); and an up callback that first runs `on_up` (once) then records the event.
+struct set_up_node {
+  testing::captured_log log;
+  std::mutex mu;
   std::vector<node_event::kind> events;
-  oa.on_event = [&](const node_event& e) {
-    std::lock_guard lock(events_mu);
-    events.push_back(e.what);
-  };
-  node a(oa);
+  std::atomic<node*> self{nullptr};
+  std::function<void(node&)> on_up;
+  std::optional<node> n;
+
+  set_up_node(testing::cluster& c, std::function<void(node&)> up) : on_up(std::move(up)) {
+    auto o = c.moat_options("a", c.files());
+    o.workers = 1;
+    o.send_buffer_limit = 64 * 1024;
+    o.logger = log.logger();
+    o.on_event = [this](const node_event& e) {
+      if (e.what == node_event::kind::up && on_up) std::exchange(on_up, nullptr)(*self.load());
+      std::lock_guard lock(mu);
+      events.push_back(e.what);
+    };
+    n.emplace(o);
+    self.store(&*n);
+  }
+  std::vector<node_event::kind> seen() {
+    std::lock_guard lock(mu);
+    return events;
+  }
+  // Sends chunks first..last-1 ({I, 20 KiB}) to inbox@b from one process, without waiting.
+  void send_chunks(int first, int last) {
+    (void)n->spawn([first, last](process& p) -> asio::awaitable<void> {
+      const binary chunk(std::vector<std::uint8_t>(20 * 1024, 7));
+      for (int i = first; i < last; ++i)
+        (void)p.send(destination("inbox", "b@localhost"), make_tuple(i, chunk));
+      co_return;
+    });
+  }
+};
+
+std::vector<std::int64_t> numbers(inbox& box) {
+  std::vector<std::int64_t> out;
+  for (std::size_t i = 0; i < box.size(); ++i) {
+    const term m = box.at(i);
+    const tuple* t = m.as_tuple();
+    out.push_back(t != nullptr ? (*t)[0].try_as<std::int64_t>().value_or(-1) : -1);
+  }
+  return out;
+}
+
+TEST_F(Nodes, MoreThanTheSendBufferLimitQueuedDuringSetUpClosesTheDialAndLosesNoOrder) {
+  // What is queued while a connection is set up counts against send_buffer_limit: going over
+  // it closes that dial (as over an up connection) instead of growing without bound. 14
+  // chunks: three dials take four each and close; the fourth carries the last two.
   node b(c.moat_options("b", c.files()));
   auto box = std::make_shared<inbox>();
   start_inbox(b, box);
-  constexpr int burst = 16;  // 16 x 16 KiB: four times the limit
-  (void)a.spawn([](process& self) -> asio::awaitable<void> {
-    const binary chunk(std::vector<std::uint8_t>(16 * 1024, 7));
-    for (int i = 0; i < burst; ++i)
-      (void)self.send(destination("inbox", "b@localhost"), make_tuple(i, chunk));
-    co_return;
+  set_up_node a(c, [](node& self) {
+    // Sent by the up callback: after what was queued during the set-up.
+    (void)self.send(destination("inbox", "b@localhost"), make_tuple(100, atom("up")));
   });
-  ASSERT_TRUE(log_a.wait_for("more than send_buffer_limit"));
-  // The node goes on: a later message gets through, after whatever of the burst arrived,
-  // and nothing arrived out of order.
-  ASSERT_TRUE(a.ping("b@localhost"));
-  ASSERT_TRUE(a.send(destination("inbox", "b@localhost"), make_tuple(burst, atom("after"))));
-  ASSERT_TRUE(eventually([&] {
-    return box->size() > 0 && box->at(box->size() - 1) == term(make_tuple(burst, atom("after")));
-  })) << box->size();
-  std::int64_t last = -1;
-  for (std::size_t i = 0; i < box->size(); ++i) {
-    const term m = box->at(i);
-    const tuple* t = m.as_tuple();
-    ASSERT_NE(t, nullptr) << m;
-    const auto n = (*t)[0].try_as<std::int64_t>();
-    ASSERT_TRUE(n.has_value()) << m;
-    EXPECT_GT(*n, last) << m;
-    last = *n;
-  }
-  EXPECT_LT(box->size(), static_cast<std::size_t>(burst) + 1);
-  // Whatever came up and went down did so in that order: a connection is never said up after
-  // it was said down.
-  std::lock_guard lock(events_mu);
-  for (std::size_t i = 0; i < events.size(); ++i)
-    EXPECT_EQ(events[i], i % 2 == 0 ? node_event::kind::up : node_event::kind::down) << i;
+  a.send_chunks(0, 14);
+  ASSERT_TRUE(eventually([&] { return box->size() == 3; })) << box->size();
+  ASSERT_TRUE(a.n->ping("b@localhost", test::scaled(10s)));
+  ASSERT_TRUE(a.n->send(destination("inbox", "b@localhost"), make_tuple(200, atom("after"))));
+  ASSERT_TRUE(eventually([&] { return box->size() == 4; })) << box->size();
+  EXPECT_EQ(numbers(*box), (std::vector<std::int64_t>{12, 13, 100, 200}));
+  EXPECT_EQ(a.log.lines("more than send_buffer_limit").size(), 3U);
+  EXPECT_EQ(a.seen(), std::vector<node_event::kind>{node_event::kind::up});
+}
+
+TEST_F(Nodes, AnUpCallbackThatSendsPastTheLimitSeesTheConnectionGoDownAfterItSawItUp) {
+  // Three chunks fit under the limit while the connection is set up; the up callback's fourth
+  // passes it. The connection closes -- after the callback has returned, not inside it.
+  node b(c.moat_options("b", c.files()));
+  auto box = std::make_shared<inbox>();
+  start_inbox(b, box);
+  set_up_node a(c, [](node& self) {
+    const binary chunk(std::vector<std::uint8_t>(20 * 1024, 7));
+    (void)self.send(destination("inbox", "b@localhost"), make_tuple(3, chunk));
+  });
+  a.send_chunks(0, 3);
+  ASSERT_TRUE(a.log.wait_for("more than send_buffer_limit"));
+  ASSERT_TRUE(eventually([&] { return a.seen().size() >= 2; }));
+  EXPECT_EQ(a.seen(),
+            (std::vector<node_event::kind>{node_event::kind::up, node_event::kind::down}));
 }
 
 TEST_F(Nodes, AMessageSentRightAfterASpawnOnTheSameCoreReachesTheNewProcess) {
