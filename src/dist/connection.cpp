@@ -103,6 +103,11 @@ void connection::encode_queued(const outgoing& m) {
   n_.messages_out.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::vector<outgoing> connection::take_pending() {
+  pending_bytes_ = 0;
+  return std::exchange(pending_, {});
+}
+
 void connection::overflow(std::size_t queued) {
   n_.log->warn("dist: {} bytes queued for '{}', more than send_buffer_limit; closing", queued,
                peer_);
@@ -114,8 +119,7 @@ void connection::hand_over_to(const std::shared_ptr<connection>& winner) {
   asio::post(w_.io, [self = shared_from_this(), winner] {
     self->winner_ = winner;
     self->forward_.store(winner.get(), std::memory_order_release);
-    for (auto& m : std::exchange(self->pending_, {})) winner->post_send(std::move(m));
-    self->pending_bytes_ = 0;
+    for (auto& m : self->take_pending()) winner->post_send(std::move(m));
     self->close(make_error_code(errc::already_connected));
   });
 }
@@ -439,9 +443,7 @@ void connection::go_up(const handshake_result& r) {
   // What was queued during the set-up goes first, before anything the up event's callback
   // sends; the limit is checked once the connection has been said up, so a close comes
   // after it.
-  for (const auto& m : pending_) encode_queued(m);
-  pending_.clear();
-  pending_bytes_ = 0;
+  for (const auto& m : take_pending()) encode_queued(m);
   // Up is said before the reader starts: co_spawn runs it at once, and it may deliver what
   // arrived with the handshake before a later event would be seen.
   n_.log->info("dist: connected to '{}' ({}, {})", peer_, endpoint_,
@@ -555,8 +557,7 @@ void connection::finish(std::error_code reason) {
       forward_.store(winner_.get(), std::memory_order_release);
     }
   }
-  auto queued = std::exchange(pending_, {});
-  pending_bytes_ = 0;
+  auto queued = take_pending();
   if (winner_)
     for (auto& m : queued) winner_->post_send(std::move(m));
   writer_wake_.notify_all();

@@ -96,6 +96,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void encode_queued(const outgoing& m);
   /// More than send_buffer_limit is queued (`queued` bytes): logged, and the connection closes.
   void overflow(std::size_t queued);
+  /// Empties `pending_` (and its byte count) for the caller to hand on: whatever the caller
+  /// then does (a close, a send that overflows) cannot change what it walks.
+  std::vector<outgoing> take_pending();
   void encode(const outgoing& m, std::vector<std::uint8_t>& out) const;
   void dispatch(std::span<const std::uint8_t> frame);
   /// Acts on a control message: the elements of its tuple (Code first), and the payload.
